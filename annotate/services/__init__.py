@@ -1,0 +1,1 @@
+"""Write services of the annotate app, one module per topic."""

@@ -1,0 +1,334 @@
+"""Handing pairs to labelers, and taking their ratings back.
+
+Invariants, held under concurrency on PostgreSQL and on SQLite:
+- a labeler never gets the same pair twice (unique (pair, labeler));
+- a pair never has more than `overlap` open + submitted assignments (`Pair.claims`, raised only by a
+  conditional UPDATE that checks the bound);
+- each pair is shown A-first to half of its labelers (`Pair.a_first_claims`).
+
+On PostgreSQL candidate pairs are locked with FOR UPDATE SKIP LOCKED, so concurrent labelers take
+different pairs instead of queueing on the same row; SQLite serialises writers on its own.
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.http import Http404
+from django.utils import timezone
+
+from annotate.models import (
+    Assignment,
+    AssignmentStatus,
+    Pair,
+    Project,
+    RaterKind,
+    Rating,
+    ShownFirst,
+)
+from annotate.scale import Scale, canonical_preference, verdict_of
+from annotate.selectors import assignment_get_for_labeler
+from concord.api_errors import ApplicationError
+
+CANDIDATES_PER_TRY = 8
+# Expired leases are swept at most this often per process while pairs remain, and at once when
+# the pool looks dry: a 30-minute lease does not need a sweep query on every request.
+SWEEP_SECONDS = 10.0
+_last_sweep: dict[int, float] = {}
+
+
+@dataclass(frozen=True)
+class RatingSubmitResult:
+    assignment_id: int
+    status: str
+    ratings: dict[str, str]
+    created: bool
+
+
+def project_open_pairs_refresh(*, project: Project) -> int:
+    """Recounts the project's pairs with room; call after writes that bypass these services."""
+    open_pairs = Pair.objects.filter(project=project, claims__lt=project.overlap).count()
+    Project.objects.filter(id=project.pk).update(open_pairs=open_pairs)
+    project.open_pairs = open_pairs
+    return open_pairs
+
+
+def _take_place(*, project: Project, pair_id: int, claims: int, a_first: bool) -> bool:
+    """Takes one of the pair's places if it has room; keeps the project's open-pair count."""
+    raised = Pair.objects.filter(id=pair_id, claims__lt=project.overlap).update(
+        claims=F("claims") + 1, a_first_claims=F("a_first_claims") + (1 if a_first else 0)
+    )
+    if raised and claims + 1 == project.overlap:
+        Project.objects.filter(id=project.pk).update(open_pairs=F("open_pairs") - 1)
+    return bool(raised)
+
+
+def _release_pair(*, project: Project, pair_id: int, a_shown_first: bool) -> None:
+    pair = Pair.objects.select_for_update().filter(id=pair_id).values("claims").first()
+    if pair is None or pair["claims"] == 0:
+        return
+    Pair.objects.filter(id=pair_id).update(
+        claims=F("claims") - 1,
+        a_first_claims=F("a_first_claims") - (1 if a_shown_first else 0),
+    )
+    if pair["claims"] == project.overlap:
+        Project.objects.filter(id=project.pk).update(open_pairs=F("open_pairs") + 1)
+
+
+def assignment_expire(*, project: Project, now: datetime | None = None) -> int:
+    """Returns overdue open assignments of the project to the pool; answers how many."""
+    now = now or timezone.now()
+    expired = 0
+    overdue = Assignment.objects.filter(
+        project=project, status=AssignmentStatus.OPEN, expires_at__lt=now
+    ).values_list("id", flat=True)[:500]
+    for assignment_id in list(overdue):
+        with transaction.atomic():
+            row = (
+                Assignment.objects.select_for_update()
+                .filter(id=assignment_id, status=AssignmentStatus.OPEN, expires_at__lt=now)
+                .values("pair_id", "a_shown_first")
+                .first()
+            )
+            if row is None:
+                continue
+            Assignment.objects.filter(id=assignment_id).update(
+                status=AssignmentStatus.EXPIRED, finished_at=now
+            )
+            _release_pair(
+                project=project, pair_id=row["pair_id"], a_shown_first=row["a_shown_first"]
+            )
+            expired += 1
+    return expired
+
+
+def _candidates(*, project: Project, labeler_id: int) -> list[tuple[int, int, int]]:
+    """(id, claims, a_first_claims) of open pairs the labeler never had, most urgent and least
+    rated first, locked. With SKIP LOCKED the first row is always claimable, so one is enough."""
+    candidates = (
+        Pair.objects.filter(project=project, claims__lt=project.overlap)
+        .exclude(assignments__labeler_id=labeler_id)
+        .order_by("-priority", "claims", "id")
+    )
+    limit = 1
+    if connection.features.has_select_for_update_skip_locked:
+        candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+    else:
+        limit = CANDIDATES_PER_TRY
+    return list(candidates.values_list("id", "claims", "a_first_claims")[:limit])
+
+
+def _claim(
+    *, project: Project, labeler: User, candidate: tuple[int, int, int], now: datetime
+) -> Assignment | None:
+    pair_id, claims, a_first_claims = candidate
+    b_first = claims - a_first_claims
+    if a_first_claims != b_first:
+        a_first = a_first_claims < b_first
+    else:
+        # Balanced so far: alternate by pair id so neither order wins across the project.
+        a_first = (pair_id + claims // 2) % 2 == 0
+    if not _take_place(project=project, pair_id=pair_id, claims=claims, a_first=a_first):
+        return None
+    return Assignment.objects.create(
+        pair_id=pair_id,
+        project=project,
+        labeler=labeler,
+        a_shown_first=a_first,
+        expires_at=now + timedelta(minutes=project.lease_minutes),
+    )
+
+
+def assignment_next(*, project: Project, labeler: User) -> Assignment | None:
+    """The labeler's open assignment in the project, or a newly claimed one; None when done.
+
+    Calling it again before submitting returns the same assignment, so reloads do not burn pairs.
+    """
+    now = timezone.now()
+    current = (
+        Assignment.objects.filter(
+            project=project, labeler=labeler, status=AssignmentStatus.OPEN, expires_at__gte=now
+        )
+        .order_by("id")
+        .first()
+    )
+    if current is not None:
+        current.project, current.labeler = project, labeler
+        return current
+    if time.monotonic() - _last_sweep.get(project.pk, -SWEEP_SECONDS) >= SWEEP_SECONDS:
+        _sweep(project=project, now=now)
+    assignment = _claim_next(project=project, labeler=labeler, now=now)
+    if assignment is None and _sweep(project=project, now=now):
+        # The pool looked dry, but expired leases just gave pairs back.
+        assignment = _claim_next(project=project, labeler=labeler, now=now)
+    return assignment
+
+
+def _sweep(*, project: Project, now: datetime) -> int:
+    _last_sweep[project.pk] = time.monotonic()
+    if not Assignment.objects.filter(
+        project=project, status=AssignmentStatus.OPEN, expires_at__lt=now
+    ).exists():
+        return 0
+    return assignment_expire(project=project, now=now)
+
+
+def _claim_next(*, project: Project, labeler: User, now: datetime) -> Assignment | None:
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                candidates = _candidates(project=project, labeler_id=labeler.pk)
+                if not candidates:
+                    return None
+                for candidate in candidates:
+                    assignment = _claim(
+                        project=project, labeler=labeler, candidate=candidate, now=now
+                    )
+                    if assignment is not None:
+                        assignment.project, assignment.labeler = project, labeler
+                        return assignment
+        except IntegrityError:
+            # The same labeler claimed this pair from another tab at the same instant.
+            continue
+    return None
+
+
+def assignment_skip(*, labeler: User, assignment_id: int) -> Assignment:
+    """Gives the pair back to the pool; the labeler will not be offered it again."""
+    with transaction.atomic():
+        assignment = assignment_get_for_labeler(labeler=labeler, assignment_id=assignment_id)
+        changed = Assignment.objects.filter(id=assignment.pk, status=AssignmentStatus.OPEN).update(
+            status=AssignmentStatus.SKIPPED, finished_at=timezone.now()
+        )
+        if changed:
+            _release_pair(
+                project=assignment.project,
+                pair_id=assignment.pair_id,
+                a_shown_first=assignment.a_shown_first,
+            )
+        elif assignment.status != AssignmentStatus.SKIPPED:
+            raise ApplicationError(f"This assignment is {assignment.status}; it cannot be skipped.")
+        assignment.refresh_from_db()
+    return assignment
+
+
+def _previous_result(assignment: Assignment) -> RatingSubmitResult:
+    ratings = dict(
+        Rating.objects.filter(assignment=assignment).values_list("criterion__key", "value_shown")
+    )
+    return RatingSubmitResult(
+        assignment_id=assignment.pk, status=assignment.status, ratings=ratings, created=False
+    )
+
+
+def rating_submit(
+    *,
+    labeler: User,
+    assignment_id: int,
+    values: dict[str, int | str],
+    rationale: str = "",
+    time_spent_ms: int | None = None,
+) -> RatingSubmitResult:
+    """Stores one rating per criterion for the assignment, once.
+
+    A second submit of the same assignment answers with the first result and writes nothing. A
+    submit after the lease expired is still accepted while the pair has room, so a slow labeler's
+    work is not thrown away.
+    """
+    with transaction.atomic():
+        locked = (
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("project")
+            .filter(id=assignment_id, labeler_id=labeler.pk)
+            .first()
+        )
+        if locked is None:
+            raise Http404("No such assignment.")
+        if locked.status == AssignmentStatus.SUBMITTED:
+            return _previous_result(locked)
+        if locked.status == AssignmentStatus.SKIPPED:
+            raise ApplicationError("This assignment was skipped; it cannot be rated.")
+        criteria = list(locked.project.criteria.all())
+        parsed = _parse_values(criteria=criteria, values=values)
+        if locked.status == AssignmentStatus.EXPIRED:
+            claims = (
+                Pair.objects.select_for_update()
+                .values_list("claims", flat=True)
+                .get(id=locked.pair_id)
+            )
+            retaken = _take_place(
+                project=locked.project,
+                pair_id=locked.pair_id,
+                claims=claims,
+                a_first=locked.a_shown_first,
+            )
+            if not retaken:
+                raise ApplicationError(
+                    "This assignment expired and its pair has been rated by others meanwhile."
+                )
+        now = timezone.now()
+        shown_first = ShownFirst.A if locked.a_shown_first else ShownFirst.B
+        ratings = []
+        for criterion in criteria:
+            value_shown, shown_preference = parsed[criterion.key]
+            preference = canonical_preference(shown_preference, a_shown_first=locked.a_shown_first)
+            ratings.append(
+                Rating(
+                    pair_id=locked.pair_id,
+                    criterion=criterion,
+                    rater_kind=RaterKind.HUMAN,
+                    rater=labeler.get_username(),
+                    user=labeler,
+                    assignment=locked,
+                    shown_first=shown_first,
+                    value_shown=value_shown,
+                    preference=preference,
+                    verdict=verdict_of(preference),
+                    with_suggestion=locked.judge_suggestion_shown,
+                    rationale=rationale.strip(),
+                )
+            )
+        Rating.objects.bulk_create(ratings)
+        if time_spent_ms is None:
+            time_spent_ms = int((now - locked.created_at).total_seconds() * 1000)
+        Assignment.objects.filter(id=locked.pk).update(
+            status=AssignmentStatus.SUBMITTED,
+            finished_at=now,
+            time_spent_ms=max(0, min(time_spent_ms, 24 * 3600 * 1000)),
+        )
+        Pair.objects.filter(id=locked.pair_id).update(submitted=F("submitted") + 1)
+    return RatingSubmitResult(
+        assignment_id=locked.pk,
+        status=AssignmentStatus.SUBMITTED,
+        ratings={key: value for key, (value, _pref) in parsed.items()},
+        created=True,
+    )
+
+
+def _parse_values(*, criteria: list, values: dict[str, int | str]) -> dict[str, tuple[str, int]]:
+    """criterion key -> (value as shown, shown-orientation preference); names every bad field."""
+    if not isinstance(values, dict):
+        raise ApplicationError("ratings must be an object of criterion: value")
+    errors: dict[str, str] = {}
+    parsed: dict[str, tuple[str, int]] = {}
+    keys = {c.key for c in criteria}
+    for unknown in sorted(set(values) - keys):
+        errors[unknown] = "not a criterion of this project"
+    for criterion in criteria:
+        if criterion.key not in values or values[criterion.key] in (None, ""):
+            errors[criterion.key] = "missing"
+            continue
+        scale = Scale(criterion.scale_points, criterion.tie_option)
+        try:
+            preference = scale.shown_preference(values[criterion.key])
+        except ValueError as exc:
+            errors[criterion.key] = str(exc)
+            continue
+        parsed[criterion.key] = (scale.shown_value(preference), preference)
+    if errors:
+        detail = "; ".join(f"{key}: {message}" for key, message in errors.items())
+        raise ApplicationError(f"Invalid ratings ({detail}).", extra={"errors": errors})
+    return parsed
