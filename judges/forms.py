@@ -1,0 +1,109 @@
+"""Forms of the judges pages: a judge's settings and the start of a run."""
+
+import re
+from typing import Any
+
+from django import forms
+
+from annotate.models import Project
+from judges.models import CUSTOM_TEMPLATE, Judge, Orders
+from judges.templates import validate_custom
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class JudgeForm(forms.ModelForm):
+    class Meta:
+        model = Judge
+        fields = [
+            "name",
+            "model",
+            "base_url",
+            "api_key_env",
+            "template",
+            "template_text",
+            "contract",
+            "temperature",
+            "max_tokens",
+            "price_in",
+            "price_out",
+            "rpm",
+            "tpm",
+            "concurrency",
+            "timeout_s",
+        ]
+        labels = {
+            "api_key_env": "API key environment variable",
+            "price_in": "Price in (USD per million input tokens)",
+            "price_out": "Price out (USD per million output tokens)",
+            "rpm": "Requests per minute",
+            "tpm": "Tokens per minute",
+            "timeout_s": "Timeout (seconds)",
+            "base_url": "Base URL",
+        }
+        help_texts = {
+            "api_key_env": "Only the variable's NAME is stored, never the key itself: set the "
+            "variable in the workers' environment.",
+            "template_text": "Only for the custom template: use {question}, {answer_1}, "
+            "{answer_2} and optionally {criterion}.",
+        }
+        widgets = {"template_text": forms.Textarea(attrs={"rows": 8})}
+
+    def clean_api_key_env(self) -> str:
+        name: str = self.cleaned_data["api_key_env"].strip()
+        if not ENV_NAME.match(name):
+            raise forms.ValidationError(
+                "Give the NAME of an environment variable (letters, digits, underscores), "
+                "not the key itself."
+            )
+        return name
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("template") == CUSTOM_TEMPLATE:
+            try:
+                validate_custom(data.get("template_text", ""))
+            except ValueError as error:
+                self.add_error("template_text", str(error))
+        else:
+            data["template_text"] = ""
+        return data
+
+    def judge_fields(self) -> dict[str, Any]:
+        return {field: self.cleaned_data[field] for field in self.Meta.fields}
+
+
+class JudgeRunForm(forms.Form):
+    judge = forms.ModelChoiceField(queryset=Judge.objects.order_by("name"), empty_label=None)
+    orders = forms.ChoiceField(choices=Orders.choices, initial=Orders.BOTH)
+    criteria = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every criterion.",
+    )
+    limit = forms.IntegerField(
+        required=False, min_value=1, help_text="Judge only the first N pairs."
+    )
+    budget_usd = forms.DecimalField(
+        required=False,
+        min_value=0,
+        max_digits=12,
+        decimal_places=4,
+        label="Budget (USD)",
+        help_text="The run stops before it could spend more.",
+    )
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["criteria"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = [(c.key, c.key) for c in project.criteria.all()]
+
+    def scope(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "judge": data["judge"],
+            "orders": data["orders"],
+            "criteria": data["criteria"] or None,
+            "limit": data["limit"],
+        }
