@@ -1,0 +1,86 @@
+"""The report: every metric of DESIGN.md "The report", per criterion, from a ratings frame.
+
+Human ratings given while a judge's suggestion was shown (verify mode) are kept apart as the
+rater group "human_with_suggestion": they count for bias, distribution and leaderboards of
+that group, never for human agreement or human-vs-judge comparisons, which use blind humans.
+"""
+
+from typing import Any
+
+import pandas as pd
+
+from analysis.metrics import agreement, bias, labelers, leaderboard
+from analysis.metrics.frame import COLUMNS, HUMAN, coerce_frame
+
+HUMAN_WITH_SUGGESTION = "human_with_suggestion"
+# The columns the metrics read; a criterion's rows are copied with these only.
+METRIC_COLUMNS = [c for c in COLUMNS if c not in ("pair_id", "prompt_id", "criterion")]
+
+
+def _judge_unit_frame(judge: pd.DataFrame) -> pd.DataFrame:
+    """One row per unit with the judge's combined verdict (orders that disagree are a tie)."""
+    combined = agreement.judge_unit_verdicts(judge).set_index("unit")["verdict"]
+    first = judge.drop_duplicates("unit").set_index("unit")
+    first["verdict"] = combined.reindex(first.index)
+    return first.reset_index()
+
+
+def _criterion_report(frame: pd.DataFrame, *, bootstrap: int, seed: int) -> dict[str, Any]:
+    groups = frame["rater_group"].where(
+        ~((frame["rater_kind"] == HUMAN) & frame["with_suggestion"]), HUMAN_WITH_SUGGESTION
+    )
+    by_group = {str(name): part for name, part in frame.groupby(groups, sort=True)}
+    humans = by_group.get(HUMAN, frame.iloc[0:0])
+    judges = sorted(name for name, part in by_group.items() if (part["rater_kind"] == "llm").all())
+
+    boards: dict[str, Any] = {}
+    for name, part in by_group.items():
+        verdicts = _judge_unit_frame(part) if name in judges else part
+        boards[name] = leaderboard.leaderboard(verdicts, bootstrap=bootstrap, seed=seed)
+    human_board = boards.get(HUMAN, [])
+    boards["rank_correlation"] = {
+        judge: leaderboard.rank_correlation(human_board, boards[judge]) for judge in judges
+    }
+
+    return {
+        "human_agreement": agreement.human_agreement(humans, bootstrap=bootstrap, seed=seed),
+        "position_bias": {name: bias.position_bias(part) for name, part in by_group.items()},
+        "verbosity_bias": {name: bias.verbosity_bias(part) for name, part in by_group.items()},
+        "human_vs_llm": {
+            judge: agreement.human_vs_judge(humans, by_group[judge]) for judge in judges
+        },
+        "leaderboard": boards,
+        "distribution": {name: bias.distribution(part) for name, part in by_group.items()},
+        "labelers": labelers.labeler_quality(humans),
+    }
+
+
+def build_report(
+    frame: pd.DataFrame,
+    *,
+    project: str,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    generated_at: str,
+    counts: dict[str, int],
+) -> dict[str, Any]:
+    """The report JSON: plain ints/floats/None only, each None with a "<key>_note" beside it.
+
+    Deterministic for a given frame and seed. Raises ValueError for a malformed frame.
+    """
+    frame = coerce_frame(frame)
+    return {
+        "project": project,
+        "generated_at": generated_at,
+        "counts": {key: int(value) for key, value in counts.items()},
+        # A mask per criterion, not groupby: iterating a groupby first takes a sorted copy of
+        # the whole frame, a second million rows held while every criterion is computed.
+        "criteria": {
+            str(criterion): _criterion_report(
+                frame.loc[frame["criterion"] == criterion, METRIC_COLUMNS],
+                bootstrap=bootstrap,
+                seed=seed,
+            )
+            for criterion in sorted(frame["criterion"].unique())
+        },
+    }
