@@ -1,0 +1,280 @@
+"""Export files: ratings in the long format (CSV, JSONL, Parquet) and DPO preference pairs (JSONL).
+
+Every format is produced chunk by chunk from the selectors, so memory stays flat whatever the
+project's size: CSV/JSONL/DPO as a stream of encoded chunks (an HTTP response or a file), Parquet
+as one row group per chunk. Only fixed columns are written, none of which can hold a secret.
+"""
+
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from annotate.models import Project
+from concord.api_errors import ApplicationError
+from exports.selectors import (
+    CHUNK_SIZE,
+    HUMAN_SOURCE,
+    RATING_COLUMNS,
+    RatingRow,
+    dpo_records,
+    project_criterion_keys,
+    project_judge_names,
+    rating_rows,
+)
+
+
+class ExportFormat(StrEnum):
+    CSV = "csv"
+    JSONL = "jsonl"
+    PARQUET = "parquet"
+    DPO = "dpo"
+
+
+CONTENT_TYPES = {
+    ExportFormat.CSV: "text/csv; charset=utf-8",
+    ExportFormat.JSONL: "application/x-ndjson; charset=utf-8",
+    ExportFormat.DPO: "application/x-ndjson; charset=utf-8",
+    ExportFormat.PARQUET: "application/vnd.apache.parquet",
+}
+
+DEFAULT_MIN_AGREEMENT = 0.5
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+_PARQUET_TYPES = {
+    "rating_id": pa.int64(),
+    "pair_id": pa.int64(),
+    "preference": pa.int16(),
+    "with_suggestion": pa.bool_(),
+    "created_at": pa.timestamp("us", tz="UTC"),
+}
+PARQUET_SCHEMA = pa.schema(
+    [(name, _PARQUET_TYPES.get(name, pa.string())) for name in RATING_COLUMNS]
+)
+
+_STRING_COLUMNS = tuple(i for i, name in enumerate(RATING_COLUMNS) if name not in _PARQUET_TYPES)
+_CREATED_AT = RATING_COLUMNS.index("created_at")
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """What to export. `criterion` limits every format to one criterion; the rest is DPO only."""
+
+    format: ExportFormat
+    criterion: str | None = None
+    source: str = HUMAN_SOURCE
+    min_agreement: float = DEFAULT_MIN_AGREEMENT
+
+    def filename(self, *, project: Project) -> str:
+        suffix = f"-{self.criterion}" if self.criterion else ""
+        if self.format == ExportFormat.DPO:
+            return f"{project.slug}-dpo{suffix}-{self.source}.jsonl"
+        return f"{project.slug}-ratings{suffix}.{self.format.value}"
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
+
+
+def export_spec_check(
+    *,
+    project: Project,
+    format: str,
+    criterion: str | None = None,
+    source: str | None = None,
+    min_agreement: str | float | None = None,
+) -> ExportSpec:
+    """A checked ExportSpec, or ApplicationError naming the bad field."""
+    try:
+        export_format = ExportFormat(format)
+    except ValueError:
+        choices = ", ".join(f.value for f in ExportFormat)
+        raise ApplicationError(
+            f"format: {format!r} is not one of {choices}.", extra={"field": "format"}
+        ) from None
+    criterion = criterion or None
+    if criterion is not None and criterion not in project_criterion_keys(project=project):
+        raise ApplicationError(
+            f"criterion: {criterion!r} is not a criterion of this project.",
+            extra={"field": "criterion"},
+        )
+    source = source or HUMAN_SOURCE
+    if source != HUMAN_SOURCE and source not in project_judge_names(project=project):
+        raise ApplicationError(
+            f"source: {source!r} is neither 'human' nor an LLM rater of this project.",
+            extra={"field": "source"},
+        )
+    agreement = DEFAULT_MIN_AGREEMENT
+    if min_agreement not in (None, ""):
+        try:
+            agreement = float(min_agreement)  # type: ignore[arg-type]
+        except ValueError:
+            agreement = math.nan
+        if not 0.0 <= agreement <= 1.0:
+            raise ApplicationError(
+                f"min_agreement: {min_agreement!r} is not a number from 0 to 1.",
+                extra={"field": "min_agreement"},
+            )
+    return ExportSpec(
+        format=export_format, criterion=criterion, source=source, min_agreement=agreement
+    )
+
+
+def csv_cell(value: str) -> str:
+    """The cell with a leading quote when a spreadsheet would otherwise run it as a formula."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def csv_text(value: str) -> str:
+    """A text cell as `csv.writer` writes it (QUOTE_MINIMAL), after formula escaping.
+
+    Written by hand because the csv module copies long texts character by character, which made
+    it most of an export's time; tests check the output reads back with `csv`.
+    """
+    value = csv_cell(value)
+    if '"' in value:
+        return '"' + value.replace('"', '""') + '"'
+    if "," in value or "\n" in value or "\r" in value:
+        return '"' + value + '"'
+    return value
+
+
+def _csv_line(row: RatingRow) -> str:
+    return ",".join([convert(value) for convert, value in zip(_CSV_CELLS, row, strict=True)])
+
+
+def _csv_other(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+# shown_first may be None (unknown order); its values "a"/"b" never need quoting or escaping.
+_CSV_CELLS = [
+    csv_text if i in _STRING_COLUMNS and name != "shown_first" else _csv_other
+    for i, name in enumerate(RATING_COLUMNS)
+]
+
+
+def _csv_chunks(
+    *, project: Project, spec: ExportSpec, chunk_size: int = CHUNK_SIZE
+) -> Iterator[tuple[bytes, int]]:
+    yield (",".join(RATING_COLUMNS) + "\r\n").encode(), 0
+    for chunk in rating_rows(project=project, criterion=spec.criterion, chunk_size=chunk_size):
+        yield "".join([_csv_line(row) + "\r\n" for row in chunk]).encode(), len(chunk)
+
+
+# Columns 2..8 (prompt_id .. completion_b) belong to the pair, the rest to the rating.
+_PAIR_COLUMNS = slice(2, RATING_COLUMNS.index("completion_b") + 1)
+_RATING_OWN = RATING_COLUMNS[_PAIR_COLUMNS.stop :]
+
+
+def _json_members(record: dict[str, object]) -> str:
+    """The members of a JSON object without its braces, to splice into a larger object."""
+    return json.dumps(record, ensure_ascii=False)[1:-1]
+
+
+def _jsonl_chunks(
+    *, project: Project, spec: ExportSpec, chunk_size: int = CHUNK_SIZE
+) -> Iterator[tuple[bytes, int]]:
+    # The pair's texts are most of each line and repeat for each of its ratings: encode them once
+    # per pair and splice them in. The result is exactly json.dumps of the whole record.
+    pair_names = RATING_COLUMNS[_PAIR_COLUMNS]
+    for chunk in rating_rows(project=project, criterion=spec.criterion, chunk_size=chunk_size):
+        pair_members: dict[int, str] = {}
+        lines = []
+        for row in chunk:
+            pair_id = row[1]
+            if pair_id not in pair_members:
+                pair_members[pair_id] = _json_members(
+                    dict(zip(pair_names, row[_PAIR_COLUMNS], strict=True))
+                )
+            own = dict(zip(_RATING_OWN, row[_PAIR_COLUMNS.stop :], strict=True))
+            own["created_at"] = row[_CREATED_AT].isoformat()
+            lines.append(
+                f'{{"rating_id": {row[0]}, "pair_id": {pair_id}, {pair_members[pair_id]}, '
+                f"{_json_members(own)}}}\n"
+            )
+        yield "".join(lines).encode(), len(chunk)
+
+
+def _dpo_chunks(
+    *, project: Project, spec: ExportSpec, chunk_size: int = CHUNK_SIZE
+) -> Iterator[tuple[bytes, int]]:
+    for chunk in dpo_records(
+        project=project,
+        criterion=spec.criterion,
+        source=spec.source,
+        min_agreement=spec.min_agreement,
+        chunk_size=chunk_size,
+    ):
+        if chunk:
+            text = "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in chunk)
+            yield text.encode(), len(chunk)
+
+
+def export_chunks(
+    *, project: Project, spec: ExportSpec, chunk_size: int = CHUNK_SIZE
+) -> Iterator[tuple[bytes, int]]:
+    """Encoded pieces of a text export with the number of records in each."""
+    if spec.format == ExportFormat.CSV:
+        return _csv_chunks(project=project, spec=spec, chunk_size=chunk_size)
+    if spec.format == ExportFormat.JSONL:
+        return _jsonl_chunks(project=project, spec=spec, chunk_size=chunk_size)
+    if spec.format == ExportFormat.DPO:
+        return _dpo_chunks(project=project, spec=spec, chunk_size=chunk_size)
+    raise ApplicationError("parquet is written to a file, not streamed in pieces.")
+
+
+def export_stream(
+    *, project: Project, spec: ExportSpec, chunk_size: int = CHUNK_SIZE
+) -> Iterator[bytes]:
+    for data, _ in export_chunks(project=project, spec=spec, chunk_size=chunk_size):
+        yield data
+
+
+def _parquet_write(
+    *, project: Project, spec: ExportSpec, out: BinaryIO, chunk_size: int = CHUNK_SIZE
+) -> int:
+    written = 0
+    with pq.ParquetWriter(out, PARQUET_SCHEMA) as writer:
+        for chunk in rating_rows(project=project, criterion=spec.criterion, chunk_size=chunk_size):
+            columns = list(zip(*chunk, strict=True))
+            batch = pa.record_batch(
+                [
+                    pa.array(values, type=field.type)
+                    for values, field in zip(columns, PARQUET_SCHEMA, strict=True)
+                ],
+                schema=PARQUET_SCHEMA,
+            )
+            writer.write_batch(batch)
+            written += len(chunk)
+        if written == 0:
+            # A file with the schema and no rows, rather than one without a schema.
+            writer.write_table(PARQUET_SCHEMA.empty_table())
+    return written
+
+
+def export_write(
+    *, project: Project, spec: ExportSpec, out: BinaryIO, chunk_size: int = CHUNK_SIZE
+) -> int:
+    """Write the export to a binary file object; returns the number of records written."""
+    if spec.format == ExportFormat.PARQUET:
+        return _parquet_write(project=project, spec=spec, out=out, chunk_size=chunk_size)
+    written = 0
+    for data, rows in export_chunks(project=project, spec=spec, chunk_size=chunk_size):
+        out.write(data)
+        written += rows
+    return written
