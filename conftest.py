@@ -12,6 +12,8 @@ from annotate.tests.factories import (
     UserFactory,
 )
 
+pytest_plugins = ["tests.browser.fixtures"]
+
 PASSWORD = "pw-concord-1"
 
 

@@ -6,7 +6,6 @@ from annotate.tests.factories import make_pair
 from judges.models import RunStatus
 from judges.services import judge_run_start
 from judges.tests.conftest import drain, judge_for
-from tests.browser.conftest import browser, page  # noqa: F401 - fixtures
 
 pytestmark = [
     pytest.mark.browser,
@@ -21,7 +20,7 @@ except ImportError:  # pragma: no cover - playwright is a dev dependency
 
 
 def test_the_run_page_follows_the_run_to_its_end_without_a_reload_by_hand(
-    page,  # noqa: F811 - the fixture imported above
+    page,
     live_server,
     project,
     lena,

@@ -30,7 +30,8 @@ def test_the_researcher_sees_the_demo_report_with_every_section_and_its_plots(
     page.press("#id_password", "Enter")
     page.wait_for_url(f"{live_server.url}/")
 
-    page.goto(f"{live_server.url}/projects/pandalm-demo/report/")
+    # The first report of a process loads the statistics and plotting libraries.
+    page.goto(f"{live_server.url}/projects/pandalm-demo/report/", timeout=60_000)
     page.wait_for_selector("#criterion-helpfulness")
     for section in SECTIONS:
         assert page.locator(f"#{section}-helpfulness").is_visible(), section

@@ -1,14 +1,15 @@
-"""Playwright fixtures: Debian's Chromium driven through the sync API against `live_server`."""
+"""Playwright fixtures: Debian's Chromium driven through the sync API against `live_server`.
+
+Loaded once for the whole suite by the root conftest (`pytest_plugins`): a second copy of the
+session-scoped `browser` fixture would start a second Playwright while the first one's event loop
+is still running, which Playwright refuses.
+"""
 
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-# Playwright's sync API runs an event loop in this thread; Django would otherwise refuse ORM calls
-# made by the test while that loop exists.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -29,6 +30,9 @@ def browser() -> Iterator[object]:
         pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
+    # Playwright's sync API keeps an event loop running in this thread from here to the end of the
+    # session; Django would otherwise refuse the ORM calls the tests make meanwhile.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
