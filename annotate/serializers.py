@@ -90,6 +90,10 @@ class ImportOutputSerializer(serializers.Serializer):
     completions_created = serializers.IntegerField()
     pairs_created = serializers.IntegerField()
     ratings_created = serializers.IntegerField()
+    prompts_in_file = serializers.IntegerField()
+    completions_in_file = serializers.IntegerField()
+    pairs_in_file = serializers.IntegerField()
+    ratings_in_file = serializers.IntegerField()
     by_category = serializers.DictField(
         child=serializers.DictField(child=serializers.IntegerField())
     )

@@ -1,6 +1,7 @@
 """Importing existing human or LLM ratings onto a project's pairs (the ratings format)."""
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +13,11 @@ from annotate.scale import Scale, verdict_of
 from annotate.services.assignment import project_open_pairs_refresh
 from annotate.services.import_common import (
     BATCH_SIZE,
+    ImportProgress,
     ImportResult,
+    checks_per_statement,
     chunks,
+    no_progress,
     prompt_lookup,
     required_value,
 )
@@ -32,7 +36,22 @@ RATINGS_COLUMNS = (
 RATINGS_OPTIONAL = ("strength", "shown_first")
 
 
-@dataclass
+@dataclass(slots=True)
+class _RatingRow:
+    """One ratings row checked on its own, in canonical orientation, not yet joined to a pair."""
+
+    row: int
+    prompt_id: str
+    model_a: str
+    model_b: str
+    criterion: Criterion
+    rater: str
+    rater_kind: str
+    shown_first: str
+    preference: int
+
+
+@dataclass(slots=True)
 class _RatingIn:
     row: int
     pair_id: int
@@ -56,28 +75,55 @@ FLIP = {"a": "b", "b": "a", "tie": "tie", "": ""}
 
 
 def import_ratings(
+    *,
     project: Project,
-    records: list[tuple[int, Record]],
-    rows: int,
+    records: Iterable[tuple[int, Record]],
+    rows: Callable[[], int],
     filename: str,
     errors: RowErrors,
+    progress: ImportProgress = no_progress,
 ) -> ImportResult:
+    """Import ratings rows read by `records`; `rows()` is the number of data rows read."""
     criteria = {c.key: c for c in Criterion.objects.filter(project=project)}
-    prompt_exts = {(r.get("prompt_id") or "").strip() for _, r in records} - {""}
-    prompts = prompt_lookup(project, prompt_exts)
+    checked = [
+        one
+        for row, record in records
+        if (one := _parse_rating(row, record, criteria, errors)) is not None
+    ]
+    progress("checking", rows(), rows())
+    prompts = prompt_lookup(project, {r.prompt_id for r in checked}, with_text=False)
     pairs: dict[tuple[str, str, str], tuple[int, str]] = {}
-    ext_of = {pk: ext for ext, (pk, _) in prompts.items()}
+    ext_of = {stored.pk: ext for ext, stored in prompts.items()}
     for chunk in chunks(list(ext_of)):
         for pk, prompt_pk, model_a, model_b, category in Pair.objects.filter(
             prompt_id__in=chunk
         ).values_list("id", "prompt_id", "model_a", "model_b", "prompt__category"):
             pairs[(ext_of[prompt_pk], model_a, model_b)] = (pk, category)
-
-    parsed = [
-        rating
-        for row, record in records
-        if (rating := _parse_rating(row, record, criteria, pairs, errors)) is not None
-    ]
+    parsed: list[_RatingIn] = []
+    for given in checked:
+        pair = pairs.get((given.prompt_id, given.model_a, given.model_b))
+        if pair is None:
+            errors.add(
+                given.row,
+                None,
+                f"no pair {given.model_a!r} vs {given.model_b!r} for prompt_id "
+                f"{given.prompt_id!r} in this project",
+            )
+            continue
+        parsed.append(
+            _RatingIn(
+                row=given.row,
+                pair_id=pair[0],
+                category=pair[1],
+                prompt_id=given.prompt_id,
+                criterion=given.criterion,
+                rater=given.rater,
+                rater_kind=given.rater_kind,
+                shown_first=given.shown_first,
+                preference=given.preference,
+            )
+        )
+    del checked, pairs
 
     existing: dict[tuple[Any, ...], tuple[int, str]] = {}
     rated_by_human: set[tuple[int, str]] = set()
@@ -124,19 +170,26 @@ def import_ratings(
 
     try:
         with transaction.atomic():
+            checks_per_statement()
+            progress("writing ratings", 0, len(new))
             Rating.objects.bulk_create((_rating_row(r) for r in new), batch_size=BATCH_SIZE)
+            progress("writing ratings", len(new), len(new))
             _count_human_places(new, rated_by_human)
             project_open_pairs_refresh(project=project)
+            progress("committing", 0, 0)
     except IntegrityError as exc:
         # Validation ran before the transaction; a rating of the same unit got in first.
         raise ApplicationError(
             f"{filename}: the ratings changed during the import (another import of the same "
             "rows?); nothing was imported, try again"
         ) from exc
+    progress("done", rows(), rows())
 
     by_category: dict[str, dict[str, int]] = {}
     prompts_by_cat: dict[str, set[str]] = defaultdict(set)
     pairs_by_cat: dict[str, set[int]] = defaultdict(set)
+    ratings_by_cat: Counter[str] = Counter(r.category for r in parsed)
+    created_by_cat: Counter[str] = Counter(r.category for r in new)
     for rating in parsed:
         prompts_by_cat[rating.category].add(rating.prompt_id)
         pairs_by_cat[rating.category].add(rating.pair_id)
@@ -144,9 +197,17 @@ def import_ratings(
         by_category[category] = {
             "prompts": len(prompts_by_cat[category]),
             "pairs": len(pairs_by_cat[category]),
+            "ratings": ratings_by_cat[category],
+            "ratings_created": created_by_cat[category],
         }
     return ImportResult(
-        kind="ratings", rows=rows, ratings_created=len(new), by_category=by_category
+        kind="ratings",
+        rows=rows(),
+        ratings_created=len(new),
+        by_category=by_category,
+        prompts_in_file=len({r.prompt_id for r in parsed}),
+        pairs_in_file=len(pair_ids),
+        ratings_in_file=len(parsed),
     )
 
 
@@ -154,9 +215,8 @@ def _parse_rating(
     row: int,
     record: Record,
     criteria: dict[str, Criterion],
-    pairs: dict[tuple[str, str, str], tuple[int, str]],
     errors: RowErrors,
-) -> _RatingIn | None:
+) -> _RatingRow | None:
     values: dict[str, str] = {}
     for name in RATINGS_COLUMNS:
         value = required_value(record, name, row, errors, strip=True)
@@ -186,7 +246,9 @@ def _parse_rating(
     strength = 1
     if strength_text:
         k = criterion.strength_max if criterion else None
-        if not strength_text.isdigit() or int(strength_text) < 1 or (k and int(strength_text) > k):
+        # ASCII digits only: "²" passes str.isdigit() but is no number int() can read.
+        whole = strength_text.isascii() and strength_text.isdigit()
+        if not whole or int(strength_text) < 1 or (k and int(strength_text) > k):
             errors.add(row, "strength", f"{strength_text!r} is not a whole number in 1..{k or 'K'}")
             bad = True
         else:
@@ -206,26 +268,16 @@ def _parse_rating(
     if model_a > model_b:
         model_a, model_b = model_b, model_a
         winner, shown_first = FLIP[winner], FLIP[shown_first]
-    prompt_id = values["prompt_id"]
-    pair = pairs.get((prompt_id, model_a, model_b))
-    if pair is None:
-        errors.add(
-            row,
-            None,
-            f"no pair {model_a!r} vs {model_b!r} for prompt_id {prompt_id!r} in this project",
-        )
-        return None
-    preference = {"a": -strength, "b": strength, "tie": 0}[winner]
-    return _RatingIn(
+    return _RatingRow(
         row=row,
-        pair_id=pair[0],
-        category=pair[1],
-        prompt_id=prompt_id,
+        prompt_id=values["prompt_id"],
+        model_a=model_a,
+        model_b=model_b,
         criterion=criterion,
         rater=values["rater"],
         rater_kind=rater_kind,
         shown_first=shown_first,
-        preference=preference,
+        preference={"a": -strength, "b": strength, "tie": 0}[winner],
     )
 
 

@@ -6,15 +6,19 @@ written, in one transaction. Writes are idempotent by natural key (Prompt: proje
 Completion: prompt + model, Pair: prompt + model_a + model_b, Rating: the model's uniqueness
 rules), so importing the same file twice adds nothing the second time.
 
-Writes are bulk inserts in batches with ids fetched back by natural key in bulk, never one query
-per row: 1,000 prompts x 8 models (28,000 pairs) must import in about two seconds.
+Memory: the file is read record by record (never held whole, as bytes or text) and only what the
+write needs is kept: one entry per prompt and per completion. Writes are bulk inserts streamed
+from generators in batches (COPY on PostgreSQL), never one query per row, so the 280,000 pair
+rows of a 10,000-prompt file never exist as one list.
 """
 
 import hashlib
 import itertools
 import random
-from collections import defaultdict
-from collections.abc import Iterable
+import shutil
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -24,19 +28,28 @@ from django.db import IntegrityError, transaction
 from annotate.models import Completion, Pair, Project, Prompt, PromptSet
 from annotate.services.assignment import project_open_pairs_refresh
 from annotate.services.import_common import (
-    BATCH_SIZE,
     MAX_LENGTH,
+    ImportProgress,
     ImportResult,
+    checks_per_statement,
     chunks,
     insert_rows,
+    insert_rows_with_ids,
+    no_progress,
     prompt_lookup,
     required_value,
 )
 from annotate.services.import_ratings import RATINGS_COLUMNS, RATINGS_OPTIONAL, import_ratings
-from annotate.services.import_readers import Record, RowErrors, file_error, read_records
+from annotate.services.import_readers import (
+    ReadLimits,
+    Record,
+    RecordReader,
+    RowErrors,
+    file_error,
+)
 from concord.api_errors import ApplicationError
 
-__all__ = ["ImportResult", "import_file"]
+__all__ = ["ImportProgress", "ImportResult", "import_file"]
 
 COMPLETIONS_COLUMNS = ("prompt_id", "prompt", "category", "model", "completion")
 PAIRS_COLUMNS = (
@@ -47,6 +60,20 @@ PAIRS_COLUMNS = (
     "completion_a",
     "model_b",
     "completion_b",
+)
+# How often reading reports progress.
+PROGRESS_ROWS = 10_000
+PAIR_FIELDS = (
+    "project",
+    "prompt",
+    "completion_a",
+    "completion_b",
+    "model_a",
+    "model_b",
+    "claims",
+    "a_first_claims",
+    "submitted",
+    "priority",
 )
 
 
@@ -59,50 +86,63 @@ def import_file(
     acting_user: Any = None,
     pairs_per_prompt: int | None = None,
     seed: int = 0,
+    progress: ImportProgress = no_progress,
 ) -> ImportResult:
     """Import one file of `kind` ("completions", "pairs" or "ratings") into `project`.
 
     For completions, pairs are generated per prompt: all model pairs, or `pairs_per_prompt`
     of them sampled with a generator seeded by (`seed`, prompt id), so the same file and seed
-    always give the same pairs whatever else the file holds.
+    always give the same pairs whatever else the file holds. `file` is read from its current
+    position; `progress` is called as the import moves on (see ImportProgress).
     """
     if kind not in ("completions", "pairs", "ratings"):
         raise ApplicationError(f"Unknown import kind {kind!r}; use completions, pairs or ratings.")
     if pairs_per_prompt is not None and pairs_per_prompt < 1:
         raise ApplicationError(f"pairs_per_prompt must be at least 1, got {pairs_per_prompt}.")
-    max_bytes = settings.IMPORT_MAX_BYTES
-    data = file.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise file_error(filename, f"larger than {max_bytes} bytes (IMPORT_MAX_BYTES)")
-    errors = RowErrors()
-    columns, optional = {
-        "completions": (COMPLETIONS_COLUMNS, ()),
-        "pairs": (PAIRS_COLUMNS, ()),
-        "ratings": (RATINGS_COLUMNS, RATINGS_OPTIONAL),
-    }[kind]
-    records = read_records(
-        data=data,
-        filename=filename,
-        columns=columns,
-        optional=optional,
+    limits = ReadLimits(
         max_rows=settings.IMPORT_MAX_ROWS,
-        errors=errors,
+        max_cell_chars=settings.IMPORT_MAX_CELL_CHARS,
+        max_bytes=settings.IMPORT_MAX_BYTES,
     )
-    rows = len(records) + len(errors.rows)
-    if kind == "ratings":
-        return import_ratings(project, records, rows, filename, errors)
-    sha256 = hashlib.sha256(data).hexdigest()
-    batch = _PromptBatch()
-    if kind == "completions":
-        _parse_completions(batch, records, errors)
-    else:
-        _parse_pairs(batch, records, errors)
+    with _seekable(file) as source:
+        sha256 = _sha256_within_limit(source, filename, limits.max_bytes)
+        errors = RowErrors()
+        columns, optional = {
+            "completions": (COMPLETIONS_COLUMNS, ()),
+            "pairs": (PAIRS_COLUMNS, ()),
+            "ratings": (RATINGS_COLUMNS, RATINGS_OPTIONAL),
+        }[kind]
+        reader = RecordReader(
+            file=source,
+            filename=filename,
+            columns=columns,
+            optional=optional,
+            limits=limits,
+            errors=errors,
+        )
+        records = _reporting(reader, progress)
+        if kind == "ratings":
+            return import_ratings(
+                project=project,
+                records=records,
+                rows=lambda: reader.rows,
+                filename=filename,
+                errors=errors,
+                progress=progress,
+            )
+        batch = _PromptBatch()
+        if kind == "completions":
+            _parse_completions(batch, records, errors)
+        else:
+            _parse_pairs(batch, records, errors)
+    progress("checking", reader.rows, reader.rows)
     existing = _check_against_database(
         project, batch, errors, need_two_models=kind == "completions"
     )
     errors.raise_if_any(filename)
     try:
         with transaction.atomic():
+            checks_per_statement()
             result = _write_prompt_batch(
                 project=project,
                 batch=batch,
@@ -111,16 +151,64 @@ def import_file(
                 acting_user=acting_user,
                 pairs_per_prompt=pairs_per_prompt,
                 seed=seed,
+                progress=progress,
             )
             project_open_pairs_refresh(project=project)
+            progress("committing", 0, 0)
     except IntegrityError as exc:
         # Validation ran before the transaction; another import of the same rows got in first.
         raise ApplicationError(
             f"{filename}: the project changed during the import (another import of the same "
             "rows?); nothing was imported, try again"
         ) from exc
-    result.kind, result.rows = kind, rows
+    result.kind, result.rows = kind, reader.rows
+    progress("done", reader.rows, reader.rows)
     return result
+
+
+class _seekable:
+    """`file` itself when it can seek (uploads, open files), else a temporary copy that can."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+        self.copy: Any = None
+
+    def __enter__(self) -> BinaryIO:
+        if self.file.seekable():
+            return self.file
+        self.copy = tempfile.TemporaryFile()
+        shutil.copyfileobj(self.file, self.copy)
+        self.copy.seek(0)
+        return self.copy  # type: ignore[no-any-return]
+
+    def __exit__(self, *exc: object) -> None:
+        if self.copy is not None:
+            self.copy.close()
+
+
+def _sha256_within_limit(file: BinaryIO, filename: str, max_bytes: int) -> str:
+    """The file's digest, refusing it once past `max_bytes`, before anything is parsed."""
+    start = file.tell()
+    size = getattr(file, "size", None)  # an upload knows its size: refuse without reading it
+    if isinstance(size, int) and size - start > max_bytes:
+        raise file_error(filename, f"larger than {max_bytes} bytes (IMPORT_MAX_BYTES)")
+    digest = hashlib.sha256()
+    read = 0
+    while chunk := file.read(1 << 20):
+        read += len(chunk)
+        if read > max_bytes:
+            raise file_error(filename, f"larger than {max_bytes} bytes (IMPORT_MAX_BYTES)")
+        digest.update(chunk)
+    file.seek(start)
+    return digest.hexdigest()
+
+
+def _reporting(reader: RecordReader, progress: ImportProgress) -> Iterator[tuple[int, Record]]:
+    for item in reader:
+        if reader.rows % PROGRESS_ROWS == 0:
+            progress("reading", reader.rows, 0)
+        yield item
+    progress("reading", reader.rows, reader.rows)
 
 
 # --- completions and pairs ----------------------------------------------------------------------
@@ -145,7 +233,7 @@ class _PromptBatch:
 @dataclass
 class _Existing:
     prompt_ids: dict[str, int]
-    completion_texts: dict[tuple[str, str], str]
+    completion_keys: set[tuple[str, str]]
 
 
 def _category(record: Record, row: int, errors: RowErrors) -> str | None:
@@ -177,7 +265,9 @@ def _take_prompt(
     return ok
 
 
-def _parse_completions(batch: _PromptBatch, records: list[tuple[int, Record]], errors: RowErrors):
+def _parse_completions(
+    batch: _PromptBatch, records: Iterable[tuple[int, Record]], errors: RowErrors
+) -> None:
     for row, record in records:
         prompt_id = required_value(record, "prompt_id", row, errors, strip=True)
         text = required_value(record, "prompt", row, errors, strip=False)
@@ -200,7 +290,9 @@ def _parse_completions(batch: _PromptBatch, records: list[tuple[int, Record]], e
         batch.completions[(prompt_id, model)] = (completion, row, "completion")
 
 
-def _parse_pairs(batch: _PromptBatch, records: list[tuple[int, Record]], errors: RowErrors):
+def _parse_pairs(
+    batch: _PromptBatch, records: Iterable[tuple[int, Record]], errors: RowErrors
+) -> None:
     for row, record in records:
         prompt_id = required_value(record, "prompt_id", row, errors, strip=True)
         text = required_value(record, "prompt", row, errors, strip=False)
@@ -249,34 +341,48 @@ def _parse_pairs(batch: _PromptBatch, records: list[tuple[int, Record]], errors:
 def _check_against_database(
     project: Project, batch: _PromptBatch, errors: RowErrors, *, need_two_models: bool
 ) -> _Existing:
+    """Refuses rows that would change stored prompts or completions; a re-import changes nothing.
+
+    Stored completion texts are compared chunk by chunk and not kept, so re-importing a large
+    file does not hold its texts twice.
+    """
     prompts = prompt_lookup(project, batch.prompts)
-    for ext, (_, text) in prompts.items():
-        if text != batch.prompts[ext].text:
+    for ext, stored in prompts.items():
+        given = batch.prompts[ext]
+        if stored.text != given.text:
             errors.add(
-                batch.prompts[ext].row,
+                given.row,
                 "prompt",
                 f"prompt_id {ext!r} already exists in this project with a different text",
             )
-    ext_of = {pk: ext for ext, (pk, _) in prompts.items()}
-    completion_texts: dict[tuple[str, str], str] = {}
+        if stored.category != given.category:
+            errors.add(
+                given.row,
+                "category",
+                f"prompt_id {ext!r} already exists in this project with category "
+                f"{stored.category!r}, not {given.category!r}",
+            )
+    ext_of = {stored.pk: ext for ext, stored in prompts.items()}
+    completion_keys: set[tuple[str, str]] = set()
     for chunk in chunks(list(ext_of)):
         for prompt_pk, model, text in Completion.objects.filter(prompt_id__in=chunk).values_list(
             "prompt_id", "model", "text"
         ):
-            completion_texts[(ext_of[prompt_pk], model)] = text
-    for key, (text, row, column) in batch.completions.items():
-        if key in completion_texts and completion_texts[key] != text:
-            errors.add(
-                row,
-                column,
-                f"model {key[1]!r} already has a different completion for prompt_id {key[0]!r}",
-            )
+            key = (ext_of[prompt_pk], model)
+            completion_keys.add(key)
+            given_completion = batch.completions.get(key)
+            if given_completion is not None and given_completion[0] != text:
+                errors.add(
+                    given_completion[1],
+                    given_completion[2],
+                    f"model {model!r} already has a different completion for prompt_id {key[0]!r}",
+                )
     if need_two_models:
-        models_of: dict[str, set[str]] = defaultdict(set)
-        for ext, model in itertools.chain(batch.completions, completion_texts):
-            models_of[ext].add(model)
+        models_of: Counter[str] = Counter(
+            ext for ext, _ in set(batch.completions) | completion_keys
+        )
         for ext, prompt in batch.prompts.items():
-            if len(models_of[ext]) < 2:
+            if models_of[ext] < 2:
                 errors.add(
                     prompt.row,
                     "model",
@@ -284,7 +390,7 @@ def _check_against_database(
                     f"{'only one model' if models_of[ext] else 'no usable completion'}; "
                     "a pair needs two",
                 )
-    return _Existing({ext: pk for ext, (pk, _) in prompts.items()}, completion_texts)
+    return _Existing({ext: stored.pk for ext, stored in prompts.items()}, completion_keys)
 
 
 def _write_prompt_batch(
@@ -296,6 +402,7 @@ def _write_prompt_batch(
     acting_user: Any,
     pairs_per_prompt: int | None,
     seed: int,
+    progress: ImportProgress,
 ) -> ImportResult:
     name, kind, sha256 = prompt_set_key
     # The same bytes imported again reuse their prompt set, so a re-import adds no row at all.
@@ -304,103 +411,138 @@ def _write_prompt_batch(
         prompt_set = PromptSet.objects.create(
             project=project, name=name[:255], kind=kind, sha256=sha256, created_by=acting_user
         )
-    new_prompts = [
-        Prompt(
-            project=project,
-            prompt_set=prompt_set,
-            external_id=ext,
-            text=prompt.text,
-            category=prompt.category,
-        )
-        for ext, prompt in batch.prompts.items()
-        if ext not in existing.prompt_ids
-    ]
-    Prompt.objects.bulk_create(new_prompts, batch_size=BATCH_SIZE)
+    new_prompts = [ext for ext in batch.prompts if ext not in existing.prompt_ids]
+    progress("writing prompts", 0, len(new_prompts))
+    ids = insert_rows_with_ids(
+        Prompt,
+        ("project", "prompt_set", "external_id", "text", "category"),
+        [
+            (project.pk, prompt_set.pk, ext, batch.prompts[ext].text, batch.prompts[ext].category)
+            for ext in new_prompts
+        ],
+    )
     prompt_ids = dict(existing.prompt_ids)
-    if new_prompts:
-        prompt_ids.update(
-            (ext, pk)
-            for ext, (pk, _) in prompt_lookup(project, [p.external_id for p in new_prompts]).items()
-        )
-    new_completions = [
-        (prompt_ids[ext], model, text)
-        for (ext, model), (text, _, _) in batch.completions.items()
-        if (ext, model) not in existing.completion_texts
-    ]
-    insert_rows(Completion, ("prompt", "model", "text"), new_completions)
+    if ids is None:
+        stored = prompt_lookup(project, new_prompts, with_text=False)
+        prompt_ids.update((ext, stored[ext].pk) for ext in new_prompts)
+    else:
+        prompt_ids.update(zip(new_prompts, ids, strict=True))
+    new_prompt_exts = set(new_prompts)
+    progress("writing prompts", len(new_prompts), len(new_prompts))
 
-    ext_of = {prompt_ids[ext]: ext for ext in batch.prompts}
-    completion_ids: dict[int, dict[str, int]] = defaultdict(dict)
-    existing_pairs: dict[int, set[tuple[str, str]]] = defaultdict(set)
+    completions_in_file = len(batch.completions)
+    completion_ids = _write_completions(batch, existing, prompt_ids, progress)
+    models_of: dict[str, list[str]] = defaultdict(list)
+    for ext, model in completion_ids:
+        models_of[ext].append(model)
+    old_prompts = [ext for ext in batch.prompts if ext not in new_prompt_exts]
+    existing_pairs: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    ext_of = {prompt_ids[ext]: ext for ext in old_prompts}
     for chunk in chunks(list(ext_of)):
-        for pk, prompt_pk, model in Completion.objects.filter(prompt_id__in=chunk).values_list(
-            "id", "prompt_id", "model"
-        ):
-            completion_ids[prompt_pk][model] = pk
         for prompt_pk, model_a, model_b in Pair.objects.filter(prompt_id__in=chunk).values_list(
             "prompt_id", "model_a", "model_b"
         ):
-            existing_pairs[prompt_pk].add((model_a, model_b))
+            existing_pairs[ext_of[prompt_pk]].add((model_a, model_b))
 
-    wanted: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    if batch.pairs:
-        for ext, model_a, model_b in batch.pairs:
-            wanted[prompt_ids[ext]].append((model_a, model_b))
-    else:
-        for prompt_pk, ext in ext_of.items():
-            wanted[prompt_pk] = _pairs_for_prompt(
-                models=completion_ids[prompt_pk],
-                existing=existing_pairs[prompt_pk],
+    explicit: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for ext, model_a, model_b in batch.pairs:
+        explicit[ext].append((model_a, model_b))
+    pairs_in_file: dict[str, int] = {}
+    new_pairs: dict[str, list[tuple[str, str]]] = {}
+    for ext in batch.prompts:
+        have = existing_pairs.get(ext, set())
+        if kind == "pairs":
+            wanted = explicit[ext]
+        else:
+            wanted = _pairs_for_prompt(
+                models=models_of[ext],
+                existing=have,
                 pairs_per_prompt=pairs_per_prompt,
                 rng=random.Random(f"{seed}:{ext}"),
             )
-    new_pairs = [
-        (
-            project.pk,
-            prompt_pk,
-            completion_ids[prompt_pk][model_a],
-            completion_ids[prompt_pk][model_b],
-            model_a,
-            model_b,
-            0,
-            0,
-            0,
-            0,
-        )
-        for prompt_pk, model_pairs in wanted.items()
-        for model_a, model_b in model_pairs
-        if (model_a, model_b) not in existing_pairs[prompt_pk]
-    ]
-    insert_rows(
+        new_pairs[ext] = [key for key in wanted if key not in have]
+        # A pairs file holds its own pairs; a completions file asks for all or N per prompt.
+        pairs_in_file[ext] = len(wanted) if kind == "pairs" else len(have) + len(new_pairs[ext])
+    del existing_pairs, explicit
+    total = sum(len(keys) for keys in new_pairs.values())
+    project_pk = project.pk
+    pairs_created = insert_rows(
         Pair,
+        PAIR_FIELDS,
         (
-            "project",
-            "prompt",
-            "completion_a",
-            "completion_b",
-            "model_a",
-            "model_b",
-            "claims",
-            "a_first_claims",
-            "submitted",
-            "priority",
+            (
+                project_pk,
+                prompt_ids[ext],
+                completion_ids[(ext, model_a)],
+                completion_ids[(ext, model_b)],
+                model_a,
+                model_b,
+                0,
+                0,
+                0,
+                0,
+            )
+            for ext, keys in new_pairs.items()
+            for model_a, model_b in keys
         ),
-        new_pairs,
+        progress=lambda n: progress("writing pairs", n, total),
     )
 
     by_category: dict[str, dict[str, int]] = {}
-    for prompt_pk, ext in ext_of.items():
-        counts = by_category.setdefault(batch.prompts[ext].category, {"prompts": 0, "pairs": 0})
+    for ext, prompt in batch.prompts.items():
+        counts = by_category.setdefault(
+            prompt.category, {"prompts": 0, "prompts_created": 0, "pairs": 0, "pairs_created": 0}
+        )
         counts["prompts"] += 1
-        counts["pairs"] += len(existing_pairs[prompt_pk] | set(wanted[prompt_pk]))
+        counts["prompts_created"] += ext in new_prompt_exts
+        counts["pairs"] += pairs_in_file[ext]
+        counts["pairs_created"] += len(new_pairs[ext])
     return ImportResult(
         kind=kind,
         rows=0,
-        prompts_created=len(new_prompts),
-        completions_created=len(new_completions),
-        pairs_created=len(new_pairs),
+        prompts_created=len(new_prompt_exts),
+        completions_created=sum(
+            1 for key in batch.completions if key not in existing.completion_keys
+        ),
+        pairs_created=pairs_created,
         by_category=by_category,
+        prompts_in_file=len(batch.prompts),
+        completions_in_file=completions_in_file,
+        pairs_in_file=sum(pairs_in_file.values()),
     )
+
+
+def _write_completions(
+    batch: _PromptBatch,
+    existing: _Existing,
+    prompt_ids: dict[str, int],
+    progress: ImportProgress,
+) -> dict[tuple[str, str], int]:
+    """Stores the file's new completions; returns the id of every completion of its prompts."""
+    new_keys = [key for key in batch.completions if key not in existing.completion_keys]
+    ids: dict[tuple[str, str], int] = {}
+    old_prompts = {prompt_ids[ext]: ext for ext, _ in existing.completion_keys}
+    for chunk in chunks(list(old_prompts)):
+        for pk, prompt_pk, model in Completion.objects.filter(prompt_id__in=chunk).values_list(
+            "id", "prompt_id", "model"
+        ):
+            ids[(old_prompts[prompt_pk], model)] = pk
+    new_ids = insert_rows_with_ids(
+        Completion,
+        ("prompt", "model", "text"),
+        [(prompt_ids[ext], model, batch.completions[(ext, model)][0]) for ext, model in new_keys],
+        progress=lambda n: progress("writing completions", n, len(new_keys)),
+    )
+    if new_ids is not None:
+        ids.update(zip(new_keys, new_ids, strict=True))
+        return ids
+    new_prompts = {prompt_ids[ext]: ext for ext, _ in new_keys}
+    for chunk in chunks(list(new_prompts)):
+        for pk, prompt_pk, model in Completion.objects.filter(prompt_id__in=chunk).values_list(
+            "id", "prompt_id", "model"
+        ):
+            ids[(new_prompts[prompt_pk], model)] = pk
+    return ids
 
 
 def _pairs_for_prompt(

@@ -7,9 +7,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from django.db.models import NOT_PROVIDED
 
 from annotate import models
-from annotate.services.imports import ImportResult, import_file
+from annotate.services.imports import PAIR_FIELDS, ImportResult, import_file
 from annotate.services.projects import project_create
 from concord.api_errors import ApplicationError
 
@@ -93,10 +94,13 @@ def test_a_completions_file_creates_every_prompt_completion_and_model_pair(
         pairs_created=3 + 1 + 6,
         ratings_created=0,
         by_category={
-            "writing": {"prompts": 1, "pairs": 3},
-            "math": {"prompts": 1, "pairs": 1},
-            "coding": {"prompts": 1, "pairs": 6},
+            "writing": {"prompts": 1, "prompts_created": 1, "pairs": 3, "pairs_created": 3},
+            "math": {"prompts": 1, "prompts_created": 1, "pairs": 1, "pairs_created": 1},
+            "coding": {"prompts": 1, "prompts_created": 1, "pairs": 6, "pairs_created": 6},
         },
+        prompts_in_file=3,
+        completions_in_file=9,
+        pairs_in_file=10,
     )
     assert db_counts(project) == {
         **EMPTY,
@@ -132,9 +136,10 @@ def test_a_pairs_file_stores_the_explicit_pairs_in_canonical_order(
         result.pairs_created,
     ) == (3, 2, 5, 3)
     assert result.by_category == {
-        "math": {"prompts": 1, "pairs": 2},
-        "language": {"prompts": 1, "pairs": 1},
+        "math": {"prompts": 1, "prompts_created": 1, "pairs": 2, "pairs_created": 2},
+        "language": {"prompts": 1, "prompts_created": 1, "pairs": 1, "pairs_created": 1},
     }
+    assert (result.prompts_in_file, result.completions_in_file, result.pairs_in_file) == (2, 5, 3)
     assert pair_keys(project) == {
         ("q1", "alpha-7b", "beta-13b"),
         ("q1", "alpha-7b", "gamma-70b"),
@@ -260,14 +265,34 @@ def test_a_utf8_bom_is_stripped(project: models.Project) -> None:
     assert run(project, "completions", "bom.csv", data).prompts_created == 3
 
 
-def test_invalid_utf8_is_refused_naming_the_row_and_byte(project: models.Project) -> None:
-    data = b"prompt_id,prompt,category,model,completion\np1,Hi,x,m1,a\np1,Hi,x,m2,"
-    data += b"caf\xe9\n"
+def test_every_csv_row_with_invalid_utf8_is_named_with_its_field_and_byte(
+    project: models.Project,
+) -> None:
+    data = (
+        b"prompt_id,prompt,category,model,completion\n"
+        b"p1,Hi,x,m1,a\n"
+        b"p1,Hi,x,m2,caf\xe9\n"
+        b"p1,Hi,x,m3,b\n"
+        b"p2,Hello,na\xefve,m1,c\n"
+        b'p2,Hello,x,m2,"multi\nline \xff"\n'
+        b"p2,Hello,x,m3,d\n"
+        b"p2,Hello,x,m4,e\n"
+    )
 
     error = refused(project, "completions", "latin1.csv", data)
 
-    assert error.extra["errors"][0]["row"] == 2
-    assert f"invalid UTF-8 at byte {len(data) - 2}" in error.message
+    assert error.message == "3 bad rows in latin1.csv; nothing was imported"
+    bad_bytes = {
+        (e["row"], e["field"], e["message"])
+        for e in error.extra["errors"]
+        if "UTF-8" in e["message"]
+    }
+    assert bad_bytes == {
+        (2, "completion", "invalid UTF-8 (byte 0xE9); save the file as UTF-8"),
+        (4, "category", "invalid UTF-8 (byte 0xEF); save the file as UTF-8"),
+        (5, "completion", "invalid UTF-8 (byte 0xFF); save the file as UTF-8"),
+    }
+    assert len(error.extra["errors"]) == 3
     assert db_counts(project) == EMPTY
 
 
@@ -281,7 +306,10 @@ def test_invalid_utf8_in_jsonl_is_a_row_error(project: models.Project) -> None:
     error = refused(project, "completions", "bad.jsonl", data)
 
     errors = {e["row"]: e["message"] for e in error.extra["errors"]}
-    assert errors[2] == f"invalid UTF-8 at byte {bad_line.index(b'\xff')} of the line"
+    assert errors[2] == (
+        f"invalid UTF-8 (byte 0xFF) at byte {bad_line.index(b'\xff')} of the line; "
+        "save the file as UTF-8"
+    )
 
 
 def test_file_size_and_row_limits_are_checked_before_any_row_is_imported(
@@ -344,9 +372,10 @@ def test_ratings_are_canonicalised_and_mapped_to_the_shown_scale(
 
     assert (result.rows, result.ratings_created) == (6, 6)
     assert result.by_category == {
-        "writing": {"prompts": 1, "pairs": 1},
-        "math": {"prompts": 1, "pairs": 1},
+        "writing": {"prompts": 1, "pairs": 1, "ratings": 5, "ratings_created": 5},
+        "math": {"prompts": 1, "pairs": 1, "ratings": 1, "ratings_created": 1},
     }
+    assert (result.prompts_in_file, result.pairs_in_file, result.ratings_in_file) == (2, 2, 6)
     stored = set(
         models.Rating.objects.values_list(
             "pair__prompt__external_id",
@@ -494,3 +523,126 @@ def test_imports_keep_the_projects_open_pair_count(project) -> None:
     import_file(project=project, kind="ratings", file=BytesIO(ratings.encode()), filename="r.csv")
     project.refresh_from_db()
     assert project.open_pairs == 2
+
+
+def test_a_reimport_giving_a_stored_prompt_another_category_is_a_row_error(
+    project: models.Project,
+) -> None:
+    run(project, "completions", "completions_good.csv")
+    before = db_counts(project)
+    moved = (
+        b"prompt_id,prompt,category,model,completion\n"
+        b"p2,What is 2 + 2?,arithmetic,alpha-7b,4\n"
+        b"p2,What is 2 + 2?,arithmetic,omega-1b,four\n"
+    )
+
+    error = refused(project, "completions", "moved.csv", moved)
+
+    assert error.extra["errors"] == [
+        {
+            "row": 1,
+            "field": "category",
+            "message": "prompt_id 'p2' already exists in this project with category 'math', "
+            "not 'arithmetic'",
+        }
+    ]
+    assert db_counts(project) == before
+
+
+def test_a_pairs_file_giving_a_stored_prompt_another_text_is_a_row_error(
+    project: models.Project,
+) -> None:
+    run(project, "pairs", "pairs_good.jsonl")
+    rows = load_rows("pairs_good.jsonl")
+    rows[2]["prompt"] = "Say hello in German."
+
+    error = refused(project, "pairs", "pairs.jsonl", encode(rows, "jsonl"))
+
+    assert row_errors(error) == {(3, "prompt")}
+    assert "already exists in this project with a different text" in error.message + str(
+        error.extra["errors"]
+    )
+
+
+def test_a_reimport_counts_what_the_file_holds_and_creates_nothing(
+    project: models.Project,
+) -> None:
+    first = run(project, "completions", "completions_good.csv")
+
+    again = run(project, "completions", "completions_good.csv")
+
+    assert (again.prompts_in_file, again.completions_in_file, again.pairs_in_file) == (3, 9, 10)
+    assert (again.prompts_created, again.completions_created, again.pairs_created) == (0, 0, 0)
+    assert again.by_category == {
+        category: {**counts, "prompts_created": 0, "pairs_created": 0}
+        for category, counts in first.by_category.items()
+    }
+
+
+def test_progress_is_reported_from_reading_to_committing(project: models.Project) -> None:
+    calls: list[tuple[str, int, int]] = []
+
+    run(
+        project,
+        "completions",
+        "completions_good.csv",
+        progress=lambda stage, done, total: calls.append((stage, done, total)),
+    )
+
+    stages = list(dict.fromkeys(stage for stage, _, _ in calls))
+    assert stages == [
+        "reading",
+        "checking",
+        "writing prompts",
+        "writing completions",
+        "writing pairs",
+        "committing",
+        "done",
+    ]
+    last = {stage: (done, total) for stage, done, total in calls}
+    assert last["reading"] == (9, 9)
+    assert last["writing completions"] == (9, 9)
+    assert last["writing pairs"] == (10, 10)
+
+
+def test_a_file_that_cannot_seek_is_read_through_a_temporary_copy(
+    project: models.Project,
+) -> None:
+    class Stream(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self.source = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            chunk = self.source.read(len(buffer))
+            buffer[: len(chunk)] = chunk
+            return len(chunk)
+
+    stream = Stream((DATA / "completions_good.csv").read_bytes())
+
+    result = import_file(project=project, kind="completions", file=stream, filename="c.csv")
+
+    assert (result.prompts_created, result.pairs_created) == (3, 10)
+
+
+@pytest.mark.parametrize(
+    ("model", "fields"),
+    [
+        (models.Prompt, ("project", "prompt_set", "external_id", "text", "category")),
+        (models.Completion, ("prompt", "model", "text")),
+        (models.Pair, PAIR_FIELDS),
+    ],
+)
+def test_the_raw_inserts_name_every_column_without_a_database_default(
+    model: type[Any], fields: tuple[str, ...]
+) -> None:
+    # The importer writes these rows with COPY / INSERT, not the ORM: a new field must be added
+    # to its column list (or given a db_default), or imports would fail.
+    needed = {
+        f.name
+        for f in model._meta.concrete_fields
+        if not f.primary_key and f.db_default is NOT_PROVIDED
+    }
+    assert needed == set(fields)
