@@ -1,9 +1,13 @@
 """Admin for every annotate model. Foreign keys to big tables are raw ids: a select box with a
 million pairs or completions would not load."""
 
+from django.conf import settings
 from django.contrib import admin
+from django.forms import ModelForm
+from django.http import HttpRequest
 
 from annotate import models
+from annotate.services.projects import PROJECT_UPDATABLE, project_update
 
 
 class CriterionInline(admin.TabularInline):
@@ -24,6 +28,23 @@ class ProjectAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     inlines = (CriterionInline, MembershipInline)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, str | list[str]]:
+        initial = super().get_changeform_initial_data(request)
+        initial.setdefault("lease_minutes", str(settings.ASSIGNMENT_LEASE_MINUTES))
+        return initial
+
+    def save_model(
+        self, request: HttpRequest, obj: models.Project, form: ModelForm, change: bool
+    ) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        # Through the service, so a new overlap also recounts the pairs with room.
+        changed = {
+            name: form.cleaned_data[name] for name in form.changed_data if name in PROJECT_UPDATABLE
+        }
+        project_update(project=obj, data=changed)
 
 
 @admin.register(models.Criterion)

@@ -8,7 +8,6 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,9 +25,10 @@ from annotate.serializers import (
 )
 from annotate.services.assignment import assignment_next, assignment_skip, rating_submit
 from annotate.services.imports import import_file
+from concord.login_throttle import ThrottledObtainAuthToken
 
 
-class TokenObtainApi(ObtainAuthToken):
+class TokenObtainApi(ThrottledObtainAuthToken):
     # No session auth here: a logged-in browser must not need a CSRF token to ask for a token.
     authentication_classes = ()
 

@@ -114,9 +114,7 @@ def labeler_progress(*, project: Project, labeler: User) -> dict[str, int]:
 
 def labeler_view(*, assignment: Assignment) -> dict[str, Any]:
     """The neutral labeler-facing shape of an assignment, in shown order."""
-    pair = Pair.objects.select_related("prompt", "completion_a", "completion_b").get(
-        id=assignment.pair_id
-    )
+    pair = _pair_with_texts(assignment)
     first, second = (
         (pair.completion_a, pair.completion_b)
         if assignment.a_shown_first
@@ -144,6 +142,19 @@ def labeler_view(*, assignment: Assignment) -> dict[str, Any]:
         "instructions": project.instructions,
         "suggestion": suggestion,
     }
+
+
+def _pair_with_texts(assignment: Assignment) -> Pair:
+    """The assignment's pair with prompt and completions; reuses them when the claim loaded them."""
+    if Assignment.pair.is_cached(assignment):
+        pair = assignment.pair
+        if all(
+            field.is_cached(pair) for field in (Pair.prompt, Pair.completion_a, Pair.completion_b)
+        ):
+            return pair
+    return Pair.objects.select_related("prompt", "completion_a", "completion_b").get(
+        id=assignment.pair_id
+    )
 
 
 def judge_suggestion(

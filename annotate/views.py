@@ -9,11 +9,12 @@ import contextlib
 import time
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import F
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -30,6 +31,7 @@ from annotate.selectors import (
     project_overview,
 )
 from annotate.services.assignment import assignment_next, assignment_skip, rating_submit
+from annotate.services.import_progress import import_progress_get, import_progress_reporter
 from annotate.services.imports import import_file
 from concord.api_errors import ApplicationError
 
@@ -80,6 +82,10 @@ def label(request: HttpRequest, slug: str) -> HttpResponse:
                 time_spent_ms=_time_spent_ms(form.cleaned_data["shown_at"]),
             )
         except ApplicationError as exc:
+            if exc.extra.get("withdrawn"):
+                # The pair is no longer this labeler's to rate: say why and move on.
+                messages.error(request, exc.message)
+                return redirect("label", slug=slug)
             form.add_error(None, exc.message)
         else:
             return redirect("label", slug=slug)
@@ -104,6 +110,9 @@ def label_skip(request: HttpRequest, slug: str) -> HttpResponse:
 def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
     user = _user(request)
     project = project_get_for_member(user=user, slug=slug, roles={Role.LEAD})
+    if "progress" in request.GET:  # the page polling an upload it is sending
+        upload_id = request.GET["progress"]
+        return JsonResponse(import_progress_get(project=project, user=user, upload_id=upload_id))
     form = ImportForm(request.POST or None, request.FILES or None)
     context: dict[str, Any] = {"project": project, "form": form}
     if request.method == "POST" and form.is_valid():
@@ -115,6 +124,9 @@ def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
                 file=upload,
                 filename=upload.name,
                 acting_user=user,
+                progress=import_progress_reporter(
+                    project=project, user=user, upload_id=request.POST.get("upload_id", "")
+                ),
                 **form.import_options(),
             )
         except ApplicationError as exc:

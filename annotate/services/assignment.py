@@ -4,7 +4,9 @@ Invariants, held under concurrency on PostgreSQL and on SQLite:
 - a labeler never gets the same pair twice (unique (pair, labeler));
 - a pair never has more than `overlap` open + submitted assignments (`Pair.claims`, raised only by a
   conditional UPDATE that checks the bound);
-- each pair is shown A-first to half of its labelers (`Pair.a_first_claims`).
+- each pair is shown A-first to half of its labelers (`Pair.a_first_claims`);
+- a labeler is never offered a pair that already has a human rating under their name (one imported
+  from a vendor file with `rater` = their username counts).
 
 On PostgreSQL candidate pairs are locked with FOR UPDATE SKIP LOCKED, so concurrent labelers take
 different pairs instead of queueing on the same row; SQLite serialises writers on its own.
@@ -16,13 +18,14 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q
 from django.http import Http404
 from django.utils import timezone
 
 from annotate.models import (
     Assignment,
     AssignmentStatus,
+    Criterion,
     Pair,
     Project,
     RaterKind,
@@ -105,12 +108,20 @@ def assignment_expire(*, project: Project, now: datetime | None = None) -> int:
     return expired
 
 
-def _candidates(*, project: Project, labeler_id: int) -> list[tuple[int, int, int]]:
-    """(id, claims, a_first_claims) of open pairs the labeler never had, most urgent and least
-    rated first, locked. With SKIP LOCKED the first row is always claimable, so one is enough."""
+def _candidates(*, project: Project, labeler: User) -> list[Pair]:
+    """Open pairs the labeler never had nor rated, most urgent and least rated first, locked.
+
+    With SKIP LOCKED the first row is always claimable, so one is enough. The pair comes with its
+    prompt and completions, so the labeler view of a fresh claim needs no second read of them.
+    """
+    rated_by_labeler = Rating.objects.filter(
+        pair_id=OuterRef("pk"), rater_kind=RaterKind.HUMAN
+    ).filter(Q(rater=labeler.get_username()) | Q(user_id=labeler.pk))
     candidates = (
         Pair.objects.filter(project=project, claims__lt=project.overlap)
-        .exclude(assignments__labeler_id=labeler_id)
+        .exclude(assignments__labeler_id=labeler.pk)
+        .exclude(Exists(rated_by_labeler))
+        .select_related("prompt", "completion_a", "completion_b")
         .order_by("-priority", "claims", "id")
     )
     limit = 1
@@ -118,23 +129,22 @@ def _candidates(*, project: Project, labeler_id: int) -> list[tuple[int, int, in
         candidates = candidates.select_for_update(skip_locked=True, of=("self",))
     else:
         limit = CANDIDATES_PER_TRY
-    return list(candidates.values_list("id", "claims", "a_first_claims")[:limit])
+    return list(candidates[:limit])
 
 
-def _claim(
-    *, project: Project, labeler: User, candidate: tuple[int, int, int], now: datetime
-) -> Assignment | None:
-    pair_id, claims, a_first_claims = candidate
+def _claim(*, project: Project, labeler: User, pair: Pair, now: datetime) -> Assignment | None:
+    claims, a_first_claims = pair.claims, pair.a_first_claims
     b_first = claims - a_first_claims
     if a_first_claims != b_first:
         a_first = a_first_claims < b_first
     else:
         # Balanced so far: alternate by pair id so neither order wins across the project.
-        a_first = (pair_id + claims // 2) % 2 == 0
-    if not _take_place(project=project, pair_id=pair_id, claims=claims, a_first=a_first):
+        a_first = (pair.pk + claims // 2) % 2 == 0
+    if not _take_place(project=project, pair_id=pair.pk, claims=claims, a_first=a_first):
         return None
+    pair.claims, pair.a_first_claims = claims + 1, a_first_claims + (1 if a_first else 0)
     return Assignment.objects.create(
-        pair_id=pair_id,
+        pair=pair,
         project=project,
         labeler=labeler,
         a_shown_first=a_first,
@@ -152,6 +162,8 @@ def assignment_next(*, project: Project, labeler: User) -> Assignment | None:
         Assignment.objects.filter(
             project=project, labeler=labeler, status=AssignmentStatus.OPEN, expires_at__gte=now
         )
+        # The labeler view needs these; joined here they cost no extra round trip.
+        .select_related("pair__prompt", "pair__completion_a", "pair__completion_b")
         .order_by("id")
         .first()
     )
@@ -180,13 +192,11 @@ def _claim_next(*, project: Project, labeler: User, now: datetime) -> Assignment
     for _attempt in range(3):
         try:
             with transaction.atomic():
-                candidates = _candidates(project=project, labeler_id=labeler.pk)
+                candidates = _candidates(project=project, labeler=labeler)
                 if not candidates:
                     return None
-                for candidate in candidates:
-                    assignment = _claim(
-                        project=project, labeler=labeler, candidate=candidate, now=now
-                    )
+                for pair in candidates:
+                    assignment = _claim(project=project, labeler=labeler, pair=pair, now=now)
                     if assignment is not None:
                         assignment.project, assignment.labeler = project, labeler
                         return assignment
@@ -236,7 +246,9 @@ def rating_submit(
 
     A second submit of the same assignment answers with the first result and writes nothing. A
     submit after the lease expired is still accepted while the pair has room, so a slow labeler's
-    work is not thrown away.
+    work is not thrown away. When a human rating under the labeler's name reached the pair after
+    it was handed out (a ratings import), the assignment is withdrawn, its place given back, and
+    the submit refused.
     """
     with transaction.atomic():
         locked = (
@@ -267,39 +279,23 @@ def rating_submit(
             )
             if not retaken:
                 raise ApplicationError(
-                    "This assignment expired and its pair has been rated by others meanwhile."
+                    "This assignment expired and its pair has been rated by others meanwhile.",
+                    extra={"withdrawn": True},
                 )
-        now = timezone.now()
-        shown_first = ShownFirst.A if locked.a_shown_first else ShownFirst.B
-        ratings = []
-        for criterion in criteria:
-            value_shown, shown_preference = parsed[criterion.key]
-            preference = canonical_preference(shown_preference, a_shown_first=locked.a_shown_first)
-            ratings.append(
-                Rating(
-                    pair_id=locked.pair_id,
-                    criterion=criterion,
-                    rater_kind=RaterKind.HUMAN,
-                    rater=labeler.get_username(),
-                    user=labeler,
-                    assignment=locked,
-                    shown_first=shown_first,
-                    value_shown=value_shown,
-                    preference=preference,
-                    verdict=verdict_of(preference),
-                    with_suggestion=locked.judge_suggestion_shown,
-                    rationale=rationale.strip(),
-                )
-            )
-        Rating.objects.bulk_create(ratings)
-        if time_spent_ms is None:
-            time_spent_ms = int((now - locked.created_at).total_seconds() * 1000)
-        Assignment.objects.filter(id=locked.pk).update(
-            status=AssignmentStatus.SUBMITTED,
-            finished_at=now,
-            time_spent_ms=max(0, min(time_spent_ms, 24 * 3600 * 1000)),
+        stored = _store_ratings(
+            labeler=labeler,
+            assignment=locked,
+            criteria=criteria,
+            parsed=parsed,
+            rationale=rationale,
+            time_spent_ms=time_spent_ms,
         )
-        Pair.objects.filter(id=locked.pair_id).update(submitted=F("submitted") + 1)
+    if not stored:
+        raise ApplicationError(
+            "You have already rated this pair (a rating under your name was imported), so it "
+            "was taken off your list. Ask for the next pair.",
+            extra={"withdrawn": True},
+        )
     return RatingSubmitResult(
         assignment_id=locked.pk,
         status=AssignmentStatus.SUBMITTED,
@@ -308,7 +304,77 @@ def rating_submit(
     )
 
 
-def _parse_values(*, criteria: list, values: dict[str, int | str]) -> dict[str, tuple[str, int]]:
+def _store_ratings(
+    *,
+    labeler: User,
+    assignment: Assignment,
+    criteria: list[Criterion],
+    parsed: dict[str, tuple[str, int]],
+    rationale: str,
+    time_spent_ms: int | None,
+) -> bool:
+    """Writes the ratings and closes the assignment, under its row lock; False on a rater clash.
+
+    On a clash with a human rating already stored under the labeler's name, the assignment is
+    expired and its place released instead, so the labeler is not handed the same pair again.
+    """
+    now = timezone.now()
+    shown_first = ShownFirst.A if assignment.a_shown_first else ShownFirst.B
+    ratings = []
+    for criterion in criteria:
+        value_shown, shown_preference = parsed[criterion.key]
+        preference = canonical_preference(shown_preference, a_shown_first=assignment.a_shown_first)
+        ratings.append(
+            Rating(
+                pair_id=assignment.pair_id,
+                criterion=criterion,
+                rater_kind=RaterKind.HUMAN,
+                rater=labeler.get_username(),
+                user=labeler,
+                assignment=assignment,
+                shown_first=shown_first,
+                value_shown=value_shown,
+                preference=preference,
+                verdict=verdict_of(preference),
+                with_suggestion=assignment.judge_suggestion_shown,
+                rationale=rationale.strip(),
+            )
+        )
+    try:
+        # A savepoint, so the transaction survives the unique index saying no.
+        with transaction.atomic():
+            Rating.objects.bulk_create(ratings)
+    except IntegrityError:
+        clash = Rating.objects.filter(
+            pair_id=assignment.pair_id,
+            rater_kind=RaterKind.HUMAN,
+            rater=labeler.get_username(),
+        ).exists()
+        if not clash:
+            raise
+        Assignment.objects.filter(id=assignment.pk).update(
+            status=AssignmentStatus.EXPIRED, finished_at=now
+        )
+        _release_pair(
+            project=assignment.project,
+            pair_id=assignment.pair_id,
+            a_shown_first=assignment.a_shown_first,
+        )
+        return False
+    if time_spent_ms is None:
+        time_spent_ms = int((now - assignment.created_at).total_seconds() * 1000)
+    Assignment.objects.filter(id=assignment.pk).update(
+        status=AssignmentStatus.SUBMITTED,
+        finished_at=now,
+        time_spent_ms=max(0, min(time_spent_ms, 24 * 3600 * 1000)),
+    )
+    Pair.objects.filter(id=assignment.pair_id).update(submitted=F("submitted") + 1)
+    return True
+
+
+def _parse_values(
+    *, criteria: list[Criterion], values: dict[str, int | str]
+) -> dict[str, tuple[str, int]]:
     """criterion key -> (value as shown, shown-orientation preference); names every bad field."""
     if not isinstance(values, dict):
         raise ApplicationError("ratings must be an object of criterion: value")

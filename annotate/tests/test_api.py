@@ -1,11 +1,15 @@
 """Full-stack tests of the REST API: token auth, next pair, ratings, skip and imports."""
 
+import io
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotate import models
+from annotate.services import assignment as assignment_service
+from annotate.services.imports import import_file
 from annotate.tests.factories import CriterionFactory, make_pair
 
 CHOICES_8 = ["1", "2", "3", "4", "5", "6", "7", "8", "tie"]
@@ -164,17 +168,48 @@ def test_next_answers_204_when_nothing_is_left(project, alice):
 
 
 @pytest.mark.django_db
-def test_next_uses_a_fixed_number_of_queries(project, alice, django_assert_num_queries):
+def test_a_fresh_claim_uses_a_fixed_number_of_queries_whatever_the_project_size(
+    project, alice, bob, monkeypatch, django_assert_num_queries
+):
+    # A fresh sweep clock, so the expired-lease probe runs on each claim measured here.
+    monkeypatch.setattr(assignment_service, "_last_sweep", {})
+    for _ in range(5):
+        make_pair(project)
+    alices, bobs = api_as(alice), api_as(bob)
+    # token + user, membership + project, open assignment, expired-lease probe, savepoint,
+    # candidate pair with its texts (locked), pair counters, assignment insert, savepoint
+    # release, criteria, progress
+    with django_assert_num_queries(11):
+        response = alices.get(next_url(project))
+    assert response.status_code == 200
+    assignment = models.Assignment.objects.get(labeler=alice)
+    assert response.json()["assignment_id"] == assignment.pk
+    assert response.json()["progress"] == {"rated": 0, "total": 5}
+    for _ in range(20):
+        make_pair(project)
+    assignment_service._last_sweep.clear()
+    with django_assert_num_queries(11):
+        response = bobs.get(next_url(project))
+    assert response.status_code == 200
+    assert models.Assignment.objects.get(labeler=bob).pk == response.json()["assignment_id"]
+    assert sorted(models.Pair.objects.values_list("claims", flat=True)) == [0] * 23 + [1, 1]
+
+
+@pytest.mark.django_db
+def test_next_again_before_submitting_uses_fewer_queries_than_a_claim(
+    project, alice, django_assert_num_queries
+):
     for _ in range(5):
         make_pair(project)
     client = api_as(alice)
-    client.get(next_url(project))  # the claim itself is measured by the benchmarks
-    with django_assert_num_queries(6):
+    first = client.get(next_url(project)).json()
+    # token + user, membership + project, open assignment with pair and texts, criteria, progress
+    with django_assert_num_queries(5):
         response = client.get(next_url(project))
-    assert response.status_code == 200
+    assert response.json() == first
     for _ in range(20):
         make_pair(project)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         assert client.get(next_url(project)).status_code == 200
 
 
@@ -234,6 +269,35 @@ def test_a_rating_that_is_neither_a_number_nor_text_is_refused(project, alice):
     assert response.status_code == 400
     assert set(response.json()["ratings"]) == {"helpfulness", "truthfulness"}
     assert not models.Rating.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_submit_clashing_with_an_imported_rating_answers_400_and_moves_the_labeler_on(
+    project, alice
+):
+    make_pair(project, external_id="vendor-1")
+    assignment_id = claim(project, alice)
+    ratings = (
+        b"prompt_id,model_a,model_b,criterion,rater,rater_kind,winner\n"
+        b"vendor-1,alpha-7b,beta-13b,truthfulness,alice,human,tie\n"
+    )
+    import_file(project=project, kind="ratings", file=io.BytesIO(ratings), filename="r.csv")
+    client = api_as(alice)
+    response = client.post(
+        f"/api/assignments/{assignment_id}/ratings/",
+        {"ratings": {"helpfulness": 3, "truthfulness": "tie"}},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "You have already rated this pair (a rating under your name was imported), "
+        "so it was taken off your list. Ask for the next pair.",
+        "withdrawn": True,
+    }
+    assert list(models.Rating.objects.values_list("rater", "source")) == [("alice", "import")]
+    assignment = models.Assignment.objects.get(id=assignment_id)
+    assert assignment.status == models.AssignmentStatus.EXPIRED
+    assert client.get(next_url(project)).status_code == 204
 
 
 @pytest.mark.django_db

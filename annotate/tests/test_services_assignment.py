@@ -1,10 +1,11 @@
+import io
 from datetime import timedelta
 
 import pytest
 from django.http import Http404
 from django.utils import timezone
 
-from annotate.models import Assignment, AssignmentStatus, Pair, Rating
+from annotate.models import Assignment, AssignmentStatus, Pair, Project, RaterKind, Rating
 from annotate.selectors import labeler_view
 from annotate.services.assignment import (
     assignment_expire,
@@ -12,10 +13,20 @@ from annotate.services.assignment import (
     assignment_skip,
     rating_submit,
 )
+from annotate.services.imports import import_file
 from annotate.tests.factories import UserFactory, make_pair
 from concord.api_errors import ApplicationError
 
 GOOD = {"helpfulness": 2, "truthfulness": "tie"}
+
+
+def import_human_rating(project: Project, *, prompt_id: str, rater: str) -> None:
+    """A vendor's rating of the pair alpha-7b vs beta-13b of `prompt_id`, through the importer."""
+    content = (
+        "prompt_id,model_a,model_b,criterion,rater,rater_kind,winner\n"
+        f"{prompt_id},beta-13b,alpha-7b,helpfulness,{rater},human,a\n"
+    ).encode()
+    import_file(project=project, kind="ratings", file=io.BytesIO(content), filename="r.csv")
 
 
 def test_next_returns_the_open_assignment_again_until_it_is_submitted(project, alice) -> None:
@@ -241,3 +252,53 @@ def test_a_project_with_prompts_and_ratings_can_be_deleted(project, alice) -> No
     rating_submit(labeler=alice, assignment_id=held.pk, values=GOOD)
     project.delete()
     assert Pair.objects.count() == Rating.objects.count() == 0
+
+
+def test_a_labeler_is_not_offered_a_pair_already_rated_under_their_username(project, alice) -> None:
+    imported = make_pair(project, external_id="vendor-1")
+    fresh = make_pair(project, external_id="fresh-1")
+    import_human_rating(project, prompt_id="vendor-1", rater="alice")
+    assert Rating.objects.filter(pair=imported, rater="alice", user=None).exists()
+    held = assignment_next(project=project, labeler=alice)
+    assert held is not None and held.pair_id == fresh.pk
+    rating_submit(labeler=alice, assignment_id=held.pk, values=GOOD)
+    assert assignment_next(project=project, labeler=alice) is None
+    assert not Assignment.objects.filter(pair=imported).exists()
+
+
+def test_a_labeler_is_not_offered_a_pair_with_a_human_rating_linked_to_their_account(
+    project, alice
+) -> None:
+    # A rating kept under an earlier username still belongs to the account.
+    pair = make_pair(project)
+    Rating.objects.create(
+        pair=pair, criterion=project.criteria.get(key="helpfulness"), rater_kind=RaterKind.HUMAN,
+        rater="alice-old", user=alice, preference=1, verdict="b",
+    )  # fmt: skip
+    assert assignment_next(project=project, labeler=alice) is None
+
+
+def test_a_submit_clashing_with_a_rating_imported_meanwhile_is_refused_and_frees_the_place(
+    project, alice
+) -> None:
+    pair = make_pair(project, external_id="vendor-1")
+    other = make_pair(project, external_id="other-1")
+    held = assignment_next(project=project, labeler=alice)
+    assert held.pair_id == pair.pk
+    import_human_rating(project, prompt_id="vendor-1", rater="alice")
+    with pytest.raises(ApplicationError, match="already rated this pair") as err:
+        rating_submit(labeler=alice, assignment_id=held.pk, values=GOOD)
+    assert err.value.extra == {"withdrawn": True}
+    held.refresh_from_db()
+    assert held.status == AssignmentStatus.EXPIRED
+    # Only the imported rating is stored; its place stays counted, the labeler's is given back.
+    assert list(Rating.objects.values_list("pair_id", "rater", "source")) == [
+        (pair.pk, "alice", "import")
+    ]
+    pair.refresh_from_db()
+    assert (pair.claims, pair.submitted) == (1, 1)
+    with pytest.raises(ApplicationError, match="already rated this pair"):
+        rating_submit(labeler=alice, assignment_id=held.pk, values=GOOD)
+    pair.refresh_from_db()
+    assert pair.claims == 1
+    assert assignment_next(project=project, labeler=alice).pair_id == other.pk

@@ -1,5 +1,7 @@
 """Full-stack tests of the HTML pages: log in, request, check the page and the database."""
 
+import io
+import re
 import time
 
 import pytest
@@ -9,6 +11,8 @@ from django.test import Client
 from django.urls import reverse
 
 from annotate import models
+from annotate.services.assignment import assignment_next, assignment_skip, rating_submit
+from annotate.services.imports import import_file
 from annotate.tests.factories import (
     CompletionFactory,
     MembershipFactory,
@@ -53,6 +57,140 @@ def secret_pair(project: models.Project) -> models.Pair:
         id=640001, project=project, prompt=prompt, completion_a=first, completion_b=second,
         model_a=first.model, model_b=second.model,
     )  # fmt: skip
+
+
+LABELING_PAGE_MAIN = """
+<div class="label-head">
+  <p class="progress-text" id="progress">0 of 1 rated</p>
+  <progress max="1" value="0"></progress>
+</div>
+<details class="instructions">
+  <summary>Instructions</summary>
+  <div class="md"><p>Prefer <strong>correct</strong> answers.</p></div>
+  <h3>Keyboard</h3>
+  <ul class="keys-help">
+    <li><kbd>1</kbd>–<kbd>9</kbd> (<kbd>0</kbd> for 10) pick that point on the focused question's
+        scale</li>
+    <li><kbd>←</kbd> / <kbd>→</kbd> move the focused question's choice one point towards Response 1
+        / Response 2 (from a tie or no choice, start at the middle)</li>
+    <li><kbd>T</kbd> picks "about the same"</li>
+    <li><kbd>Tab</kbd> or <kbd>↑</kbd> / <kbd>↓</kbd> move between questions</li>
+    <li><kbd>Enter</kbd> submits (<kbd>Ctrl</kbd>+<kbd>Enter</kbd> from the rationale box),
+        <kbd>S</kbd> skips the pair</li>
+  </ul>
+</details>
+<section class="prompt" aria-labelledby="prompt-title">
+  <h2 id="prompt-title">Prompt</h2>
+  <div class="md"><p>What is the capital of France?</p></div>
+</section>
+<div class="responses">
+  <article class="response" aria-labelledby="response-1">
+    <h2 id="response-1">Response 1</h2>
+    <div class="md"><p>{first}</p></div>
+  </article>
+  <article class="response" aria-labelledby="response-2">
+    <h2 id="response-2">Response 2</h2>
+    <div class="md"><p>{second}</p></div>
+  </article>
+</div>
+<form method="post" id="rating-form" class="rating-form" novalidate>
+  <input type="hidden" name="csrfmiddlewaretoken" value="CSRF">
+  <input type="hidden" name="assignment_id" value="{assignment_id}">
+  <input type="hidden" name="shown_at" value="SHOWN_AT">
+  <p class="missing-note error" id="missing-note" role="alert" hidden></p>
+  <fieldset class="criterion" tabindex="0" data-field="criterion_helpfulness"
+      data-key="helpfulness" data-middle="">
+    <legend>Which response is more helpful?</legend>
+    <div class="scale" role="radiogroup" aria-label="Which response is more helpful?">
+      <div class="points-block">
+       <div class="points">
+        <label class="point" title="Response 1 is much better"><input type="radio" tabindex="-1"
+            name="criterion_helpfulness" value="1"><span class="point-value">1</span></label>
+        <label class="point" title=""><input type="radio" tabindex="-1"
+            name="criterion_helpfulness" value="2"><span class="point-value">2</span></label>
+        <label class="point" title=""><input type="radio" tabindex="-1"
+            name="criterion_helpfulness" value="3"><span class="point-value">3</span></label>
+        <label class="point" title=""><input type="radio" tabindex="-1"
+            name="criterion_helpfulness" value="4"><span class="point-value">4</span></label>
+        <label class="point" title=""><input type="radio" tabindex="-1"
+            name="criterion_helpfulness" value="5"><span class="point-value">5</span></label>
+        <label class="point" title=""><input type="radio" tabindex="-1"
+            name="criterion_helpfulness" value="6"><span class="point-value">6</span></label>
+        <label class="point" title=""><input type="radio" tabindex="-1"
+            name="criterion_helpfulness" value="7"><span class="point-value">7</span></label>
+        <label class="point" title="Response 2 is much better"><input type="radio" tabindex="-1"
+            name="criterion_helpfulness" value="8"><span class="point-value">8</span></label>
+       </div>
+       <div class="scale-ends" aria-hidden="true">
+        <span>← Response 1 is much better</span><span>Response 2 is much better →</span>
+       </div>
+      </div>
+      <label class="point tie" title="About the same"><input type="radio" tabindex="-1"
+          name="criterion_helpfulness" value="tie"><span class="point-value">Tie</span></label>
+    </div>
+  </fieldset>
+  <fieldset class="criterion" tabindex="0" data-field="criterion_truthfulness"
+      data-key="truthfulness" data-middle="">
+    <legend>Which response is more truthful?</legend>
+    <div class="scale" role="radiogroup" aria-label="Which response is more truthful?">
+      <div class="points-block">
+       <div class="points">
+        <label class="point" title="Response 1 is much better"><input type="radio" tabindex="-1"
+            name="criterion_truthfulness" value="1"><span class="point-value">1</span></label>
+        <label class="point" title=""><input type="radio" tabindex="-1"
+            name="criterion_truthfulness" value="2"><span class="point-value">2</span></label>
+        <label class="point" title=""><input type="radio" tabindex="-1"
+            name="criterion_truthfulness" value="3"><span class="point-value">3</span></label>
+        <label class="point" title=""><input type="radio" tabindex="-1"
+            name="criterion_truthfulness" value="4"><span class="point-value">4</span></label>
+        <label class="point" title=""><input type="radio" tabindex="-1"
+            name="criterion_truthfulness" value="5"><span class="point-value">5</span></label>
+        <label class="point" title=""><input type="radio" tabindex="-1"
+            name="criterion_truthfulness" value="6"><span class="point-value">6</span></label>
+        <label class="point" title=""><input type="radio" tabindex="-1"
+            name="criterion_truthfulness" value="7"><span class="point-value">7</span></label>
+        <label class="point" title="Response 2 is much better"><input type="radio" tabindex="-1"
+            name="criterion_truthfulness" value="8"><span class="point-value">8</span></label>
+       </div>
+       <div class="scale-ends" aria-hidden="true">
+        <span>← Response 1 is much better</span><span>Response 2 is much better →</span>
+       </div>
+      </div>
+      <label class="point tie" title="About the same"><input type="radio" tabindex="-1"
+          name="criterion_truthfulness" value="tie"><span class="point-value">Tie</span></label>
+    </div>
+  </fieldset>
+  <div class="rationale">
+    <label for="id_rationale">Rationale <span class="muted">(optional)</span></label>
+    <textarea name="rationale" id="id_rationale" rows="2" maxlength="5000"></textarea>
+  </div>
+  <div class="actions">
+    <button type="submit" class="primary">Submit <kbd>Enter</kbd></button>
+    <button type="submit" form="skip-form" class="secondary">Skip <kbd>S</kbd></button>
+    <span class="muted keys">1–9 pick · ←/→ adjust · T tie · ↑/↓ next question</span>
+  </div>
+</form>
+<form method="post" id="skip-form" action="/projects/chatbot-eval/label/skip/">
+  <input type="hidden" name="csrfmiddlewaretoken" value="CSRF">
+  <input type="hidden" name="assignment_id" value="{assignment_id}">
+</form>
+"""
+
+
+def normalised(html: str) -> str:
+    """HTML with whitespace between and inside tags collapsed, for comparing pages whole."""
+    html = " ".join(html.split())
+    html = re.sub(r">\s+<", "><", html)
+    return re.sub(r"\s+>", ">", html).strip()
+
+
+def labeler_main(html: str) -> str:
+    """The page's <main>, normalised, with the per-request token and clock masked."""
+    match = re.search(r"<main\b[^>]*>(.*)</main>", html, re.S)
+    assert match, "no <main> in the page"
+    main = re.sub(r'(name="csrfmiddlewaretoken" value=")[^"]+"', r'\1CSRF"', match.group(1))
+    main = re.sub(r'(name="shown_at" value=")\d+"', r'\1SHOWN_AT"', main)
+    return normalised(main)
 
 
 # --- access ----------------------------------------------------------------------------------
@@ -154,6 +292,131 @@ def test_the_overview_shows_counts_and_progress_to_leads_and_researchers(
     assert reverse("import_upload", args=[project.slug]) not in page.content.decode()
 
 
+OVERVIEW_MAIN = """
+<div class="page-head"><h1>Chatbot eval</h1><span class="badge">lead</span></div>
+<nav class="actions-bar">
+  <a class="button" href="/projects/chatbot-eval/import/">Import data</a>
+  <a class="button" href="/projects/chatbot-eval/report/">Report</a>
+  <a class="button" href="/projects/chatbot-eval/export/">Export</a>
+  <a class="button" href="/projects/chatbot-eval/judges/">Judges</a>
+</nav>
+<section class="stats">
+  <div class="stat"><span class="stat-value">3</span><span class="stat-label">prompts</span></div>
+  <div class="stat"><span class="stat-value">3</span><span class="stat-label">pairs</span></div>
+  <div class="stat"><span class="stat-value">9</span><span class="stat-label">human
+      ratings</span></div>
+  <div class="stat"><span class="stat-value">1</span><span class="stat-label">LLM
+      ratings</span></div>
+  <div class="stat"><span class="stat-value">2</span><span class="stat-label">labelers per
+      pair</span></div>
+</section>
+<section class="card">
+  <h2>Progress per criterion</h2>
+  <table>
+    <thead><tr><th>Criterion</th><th class="num">Human ratings</th><th class="num">Pairs
+        complete</th><th>Progress</th></tr></thead>
+    <tbody>
+      <tr><td>helpfulness</td><td class="num">5</td><td class="num">2 of 3</td><td><progress
+          max="3" value="2"></progress></td></tr>
+      <tr><td>truthfulness</td><td class="num">4</td><td class="num">1 of 3</td><td><progress
+          max="3" value="1"></progress></td></tr>
+    </tbody>
+  </table>
+</section>
+<section class="card">
+  <h2>Labelers</h2>
+  <table>
+    <thead><tr><th>Labeler</th><th class="num">Submitted</th><th class="num">Skipped</th><th
+        class="num">Open</th><th class="num">Median seconds</th></tr></thead>
+    <tbody>
+      <tr><td>alice</td><td class="num">2</td><td class="num">0</td><td class="num">1</td><td
+          class="num">6.0</td></tr>
+      <tr><td>bob</td><td class="num">2</td><td class="num">1</td><td class="num">0</td><td
+          class="num">4.0</td></tr>
+    </tbody>
+  </table>
+</section>
+<div class="two-col">
+  <section class="card">
+    <h2>Ratings per pair</h2>
+    <table>
+      <thead><tr><th class="num">Submitted ratings</th><th class="num">Pairs</th></tr></thead>
+      <tbody>
+        <tr><td class="num">1</td><td class="num">1</td></tr>
+        <tr><td class="num">2</td><td class="num">2</td></tr>
+      </tbody>
+    </table>
+  </section>
+  <section class="card">
+    <h2>Categories</h2>
+    <table>
+      <thead><tr><th>Category</th><th class="num">Prompts</th><th
+          class="num">Pairs</th></tr></thead>
+      <tbody>
+        <tr><td>math</td><td class="num">1</td><td class="num">1</td></tr>
+        <tr><td>writing</td><td class="num">2</td><td class="num">2</td></tr>
+      </tbody>
+    </table>
+  </section>
+</div>
+"""
+
+
+@pytest.mark.django_db
+def test_the_overview_shows_progress_per_criterion_and_labeler_and_ratings_per_pair(
+    client, project, alice, bob, lena
+):
+    project.overlap = 2
+    project.save()
+    p1 = make_pair(project, external_id="p1", category="math")
+    p2 = make_pair(project, external_id="p2", category="writing")
+    p3 = make_pair(project, external_id="p3", category="writing")
+    # alice rates p1 and p2 and holds p3; bob rates p1, skips p2, rates p3.
+    steps = [
+        (alice, p1, 4000), (alice, p2, 8000), (alice, p3, None),
+        (bob, p1, 3000), (bob, p2, "skip"), (bob, p3, 5000),
+    ]  # fmt: skip
+    for labeler, pair, spent in steps:
+        assignment = assignment_next(project=project, labeler=labeler)
+        assert assignment is not None and assignment.pair_id == pair.pk
+        if spent == "skip":
+            assignment_skip(labeler=labeler, assignment_id=assignment.pk)
+        elif spent is not None:
+            rating_submit(labeler=labeler, assignment_id=assignment.pk, time_spent_ms=spent,
+                          values={"helpfulness": 2, "truthfulness": "tie"})  # fmt: skip
+    # A vendor's human label completes p2 on helpfulness only; a judge's label is no human's.
+    ratings = (
+        b"prompt_id,model_a,model_b,criterion,rater,rater_kind,winner,shown_first\n"
+        b"p2,alpha-7b,beta-13b,helpfulness,vendor-7,human,a,b\n"
+        b"p1,alpha-7b,beta-13b,helpfulness,judge-x,llm,b,a\n"
+    )
+    import_file(project=project, kind="ratings", file=io.BytesIO(ratings), filename="r.csv")
+    login(client, lena)
+    page = client.get(reverse("project_detail", args=[project.slug]))
+    assert page.status_code == 200
+    assert page.context["overview"] == {
+        "pairs": 3,
+        "prompts": 3,
+        "categories": [
+            {"category": "math", "prompts": 1, "pairs": 1},
+            {"category": "writing", "prompts": 2, "pairs": 2},
+        ],
+        "human_ratings": 9,
+        "llm_ratings": 1,
+        "per_criterion": [
+            {"criterion": "helpfulness", "ratings": 5, "units_complete": 2},
+            {"criterion": "truthfulness", "ratings": 4, "units_complete": 1},
+        ],
+        "per_labeler": [
+            {"username": "alice", "submitted": 2, "skipped": 0, "open": 1, "median_seconds": 6.0},
+            {"username": "bob", "submitted": 2, "skipped": 1, "open": 0, "median_seconds": 4.0},
+        ],
+        "ratings_per_pair": {"1": 1, "2": 2},
+    }
+    assert labeler_main(page.content.decode()) == normalised(OVERVIEW_MAIN)
+    assert sorted(models.Pair.objects.values_list("submitted", flat=True)) == [1, 2, 2]
+
+
 @pytest.mark.django_db
 def test_a_labeler_lands_on_start_labeling_with_progress(client, project, alice):
     make_pair(project)
@@ -169,27 +432,27 @@ def test_a_labeler_lands_on_start_labeling_with_progress(client, project, alice)
 
 
 @pytest.mark.django_db
-def test_the_labeling_page_shows_the_pair_blind(client, project, alice):
+def test_the_labeling_page_shows_the_pair_blind_and_nothing_else(client, project, alice):
     project.instructions = "Prefer **correct** answers."
     project.save()
     pair = secret_pair(project)
     login(client, alice)
     response = client.get(reverse("label", args=[project.slug]))
     assert response.status_code == 200
-    html = response.content.decode()
     assignment = models.Assignment.objects.get(labeler=alice)
     assert assignment.pair_id == pair.pk
-    for secret in ("secretmodel", "640001", "730001", "730002"):
-        assert secret not in html
-    assert "What is the capital of France?" in html
-    assert "Response 1" in html and "Response 2" in html
-    paris_first = html.index("Paris is the capital.") < html.index("It is Lyon")
-    assert paris_first == assignment.a_shown_first
-    assert "0 of 1 rated" in html
-    assert "<strong>correct</strong>" in html
-    assert "Which response is more truthful?" in html
-    assert f'name="assignment_id" value="{assignment.pk}"' in html
-    assert 'value="tie"' in html
+    texts = ["Paris is the capital.", "It is Lyon, I think."]
+    if not assignment.a_shown_first:
+        texts.reverse()
+    html = response.content.decode()
+    expected = LABELING_PAGE_MAIN.format(
+        first=texts[0], second=texts[1], assignment_id=assignment.pk
+    )
+    assert labeler_main(html) == normalised(expected)
+    # Outside <main> too (head, top bar): no model name, pair id or completion id anywhere.
+    masked = re.sub(r'(name="(csrfmiddlewaretoken|shown_at)" value=")[^"]+"', r"\1", html)
+    for secret in ("secretmodel", "alpha", "beta", "640001", "730001", "730002"):
+        assert secret not in masked
 
 
 @pytest.mark.django_db
@@ -256,6 +519,30 @@ def test_a_form_missing_a_criterion_is_shown_again_naming_it(client, project, al
     assert 'name="criterion_helpfulness" value="8" checked' in " ".join(html.split())
     assert not models.Rating.objects.exists()
     assert models.Assignment.objects.get(id=first).status == models.AssignmentStatus.OPEN
+
+
+@pytest.mark.django_db
+def test_a_submit_clashing_with_an_imported_rating_says_why_and_moves_on(client, project, alice):
+    make_pair(project, external_id="vendor-1")
+    fresh = make_pair(project, external_id="fresh-1")
+    login(client, alice)
+    held = client.get(reverse("label", args=[project.slug])).context["view"]["assignment_id"]
+    ratings = (
+        b"prompt_id,model_a,model_b,criterion,rater,rater_kind,winner\n"
+        b"vendor-1,alpha-7b,beta-13b,helpfulness,alice,human,b\n"
+    )
+    import_file(project=project, kind="ratings", file=io.BytesIO(ratings), filename="r.csv")
+    response = client.post(
+        reverse("label", args=[project.slug]),
+        {"assignment_id": held, "criterion_helpfulness": "1", "criterion_truthfulness": "1"},
+        follow=True,
+    )
+    assert response.redirect_chain == [(reverse("label", args=[project.slug]), 302)]
+    assert "You have already rated this pair" in response.content.decode()
+    assert models.Assignment.objects.get(id=held).status == models.AssignmentStatus.EXPIRED
+    assert response.context["view"]["assignment_id"] != held
+    assert models.Assignment.objects.get(labeler=alice, status="open").pair_id == fresh.pk
+    assert list(models.Rating.objects.values_list("rater", "source")) == [("alice", "import")]
 
 
 @pytest.mark.django_db
@@ -376,3 +663,36 @@ def test_the_admin_lists_and_searches_every_annotate_model(client, project, alic
     # Raw id inputs, not select boxes listing every completion.
     widget = change.context["adminform"].form.fields["completion_a"].widget
     assert type(widget).__name__ == "ForeignKeyRawIdWidget"
+
+
+@pytest.mark.django_db
+def test_changing_overlap_in_the_admin_recounts_the_open_pairs(client, project, alice):
+    busy = make_pair(project)
+    make_pair(project)
+    models.Pair.objects.filter(pk=busy.pk).update(claims=2, submitted=2)
+    admin_user = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    login(client, admin_user)
+    url = reverse("admin:annotate_project_change", args=[project.pk])
+    form = {
+        "name": "Chatbot eval", "slug": "chatbot-eval", "instructions": "", "overlap": "2",
+        "mode": "blind", "lease_minutes": "20",
+    }  # fmt: skip
+    for prefix in ("criteria", "memberships"):
+        form |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+    response = client.post(url, form)
+    assert response.status_code == 302, response.context and response.context["errors"]
+    project.refresh_from_db()
+    assert (project.overlap, project.lease_minutes, project.open_pairs) == (2, 20, 1)
+    assert project.criteria.count() == 2
+    login(client, alice)
+    page = client.get(reverse("project_detail", args=[project.slug]))
+    assert page.context["progress"] == {"rated": 0, "total": 1}
+
+
+@pytest.mark.django_db
+def test_the_admin_offers_the_configured_lease_for_a_new_project(client, settings):
+    settings.ASSIGNMENT_LEASE_MINUTES = 25
+    admin_user = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    login(client, admin_user)
+    page = client.get(reverse("admin:annotate_project_add"))
+    assert page.context["adminform"].form.initial["lease_minutes"] == "25"

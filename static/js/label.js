@@ -1,6 +1,8 @@
 // Keyboard flow of the labeling page: digits pick a scale point of the focused question,
-// T picks the tie, Tab / ArrowDown / ArrowUp move between questions, Enter submits once every
-// question has a value (otherwise the missing ones are marked), S skips.
+// T picks the tie, ArrowLeft / ArrowRight move the focused question's choice one point along its
+// scale (from a tie or no choice they start at the middle), Tab / ArrowDown / ArrowUp move between
+// questions, Enter submits once every question has a value (otherwise the missing ones are
+// marked), S skips.
 (function () {
   "use strict";
   const form = document.getElementById("rating-form");
@@ -27,6 +29,26 @@
     fieldset.classList.remove("missing");
     const next = criteria.indexOf(fieldset) + 1;
     if (next < criteria.length) focusAt(next);
+    return true;
+  }
+
+  // The numbered points of the question's scale, left to right (the tie choice is not one).
+  function points(fieldset) {
+    return Array.from(fieldset.querySelectorAll(".points input[type=radio]"));
+  }
+
+  // Moves the choice one point left (-1) or right (+1) and keeps focus on the question, so the
+  // labeler can keep adjusting. A tie, or no choice yet, counts as the middle of the scale: on
+  // 1..8 the first step lands on 4 or 5, on 1..5 on 2 or 4.
+  function step(fieldset, direction) {
+    const scale = points(fieldset);
+    if (!scale.length) return false;
+    const checked = scale.findIndex((input) => input.checked);
+    const position = checked >= 0 ? checked : (scale.length - 1) / 2;
+    const target = direction < 0 ? Math.ceil(position) - 1 : Math.floor(position) + 1;
+    const input = scale[Math.max(0, Math.min(scale.length - 1, target))];
+    input.checked = true;
+    fieldset.classList.remove("missing");
     return true;
   }
 
@@ -83,6 +105,8 @@
       if (pick(fieldset, key === "0" ? "10" : key)) event.preventDefault();
     } else if ((key === "t" || key === "T") && fieldset) {
       if (pick(fieldset, "tie") || pick(fieldset, fieldset.dataset.middle)) event.preventDefault();
+    } else if ((key === "ArrowLeft" || key === "ArrowRight") && fieldset) {
+      if (step(fieldset, key === "ArrowLeft" ? -1 : 1)) event.preventDefault();
     } else if (key === "ArrowDown" || key === "ArrowUp") {
       event.preventDefault();
       const index = fieldset ? criteria.indexOf(fieldset) : -1;

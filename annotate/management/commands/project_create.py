@@ -1,5 +1,6 @@
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotate.models import ProjectMode
@@ -25,6 +26,12 @@ class Command(BaseCommand):
             "--overlap", type=int, default=3, help="Labelers per pair (default: 3)."
         )
         parser.add_argument(
+            "--lease-minutes",
+            type=int,
+            help="Minutes before an unsubmitted assignment returns to the pool (default: the "
+            f"ASSIGNMENT_LEASE_MINUTES setting, now {settings.ASSIGNMENT_LEASE_MINUTES}).",
+        )
+        parser.add_argument(
             "--mode",
             default=ProjectMode.BLIND,
             choices=ProjectMode.values,
@@ -41,10 +48,12 @@ class Command(BaseCommand):
                 scale_points=options["scale"],
                 overlap=options["overlap"],
                 mode=options["mode"],
+                lease_minutes=options["lease_minutes"],
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(
             f"Created project {project.slug} ({', '.join(criteria)}; "
-            f"{options['scale']}-point scale; overlap {project.overlap}; {project.mode})."
+            f"{options['scale']}-point scale; overlap {project.overlap}; {project.mode}; "
+            f"lease {project.lease_minutes} min)."
         )
