@@ -32,6 +32,12 @@ class Project(models.Model):
     lease_minutes = models.PositiveIntegerField(
         default=30, help_text="Minutes before an unsubmitted assignment returns to the pool."
     )
+    route_by_judge = models.BooleanField(
+        default=False,
+        help_text="When a judge run ends, pairs the judge was inconsistent across orders or split "
+        "on go to labelers first. Off by default: it makes the pairs humans rate first a sample "
+        "of the hard ones rather than of all pairs.",
+    )
     open_pairs = models.PositiveIntegerField(
         default=0,
         editable=False,
@@ -266,6 +272,9 @@ class Rating(models.Model):
     rationale = models.TextField(blank=True)
     source = models.CharField(max_length=20, default="labeling")
     created_at = models.DateTimeField(auto_now_add=True)
+    # A judge's verdict is rewritten in place when its call is answered again; the report's
+    # cache version reads the latest change. `.update()` does not set it: pass it explicitly.
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [

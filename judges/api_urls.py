@@ -10,4 +10,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
         api.JudgeRunCancelApi.as_view(),
         name="api_judge_run_cancel",
     ),
+    path(
+        "judge-runs/<int:run_id>/resume/",
+        api.JudgeRunResumeApi.as_view(),
+        name="api_judge_run_resume",
+    ),
 ]

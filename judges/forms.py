@@ -1,15 +1,13 @@
 """Forms of the judges pages: a judge's settings and the start of a run."""
 
-import re
 from typing import Any
 
 from django import forms
 
 from annotate.models import Project
-from judges.models import CUSTOM_TEMPLATE, Judge, Orders
+from judges.models import CUSTOM_TEMPLATE, CriteriaMode, Judge, Orders
+from judges.services.config import ENV_NAME
 from judges.templates import validate_custom
-
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class JudgeForm(forms.ModelForm):
@@ -43,15 +41,16 @@ class JudgeForm(forms.ModelForm):
         }
         help_texts = {
             "api_key_env": "Only the variable's NAME is stored, never the key itself: set the "
-            "variable in the workers' environment.",
-            "template_text": "Only for the custom template: use {question}, {answer_1}, "
-            "{answer_2} and optionally {criterion}.",
+            "variable in the workers' environment. Leave it empty for a local server that needs "
+            "no key.",
+            "template_text": "Only for the custom template: use each of {question}, {answer_1}, "
+            "{answer_2} and {criterion} (a custom template judges one criterion per request).",
         }
         widgets = {"template_text": forms.Textarea(attrs={"rows": 8})}
 
     def clean_api_key_env(self) -> str:
-        name: str = self.cleaned_data["api_key_env"].strip()
-        if not ENV_NAME.match(name):
+        name: str = (self.cleaned_data.get("api_key_env") or "").strip()
+        if name and not ENV_NAME.match(name):
             raise forms.ValidationError(
                 "Give the NAME of an environment variable (letters, digits, underscores), "
                 "not the key itself."
@@ -81,6 +80,14 @@ class JudgeRunForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="None ticked: every criterion.",
     )
+    criteria_mode = forms.ChoiceField(
+        required=False,
+        choices=CriteriaMode.choices,
+        initial=CriteriaMode.SEPARATE,
+        label="Judge the criteria",
+        help_text="Together: one request per pair and order scores every criterion (fewer, "
+        "longer requests; built-in templates only).",
+    )
     limit = forms.IntegerField(
         required=False, min_value=1, help_text="Judge only the first N pairs."
     )
@@ -92,12 +99,19 @@ class JudgeRunForm(forms.Form):
         label="Budget (USD)",
         help_text="The run stops before it could spend more.",
     )
+    route_disagreements = forms.BooleanField(
+        required=False,
+        label="Route disagreements to humans first",
+        help_text="When the run ends, pairs the judge answered inconsistently across orders, or "
+        "nearly as a tie, go to labelers first. Ticked by default when the project says so.",
+    )
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["criteria"]
         assert isinstance(field, forms.MultipleChoiceField)
         field.choices = [(c.key, c.key) for c in project.criteria.all()]
+        self.fields["route_disagreements"].initial = project.route_by_judge
 
     def scope(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -106,4 +120,5 @@ class JudgeRunForm(forms.Form):
             "orders": data["orders"],
             "criteria": data["criteria"] or None,
             "limit": data["limit"],
+            "criteria_mode": data["criteria_mode"] or CriteriaMode.SEPARATE,
         }

@@ -2,8 +2,13 @@
 
 A JudgeRun fans out into one JudgeCall per (pair, criterion, order). A call that produced a
 verdict links to the annotate Rating it wrote (rater_kind "llm", rater = the judge's name). The
-request hash identifies the exact request (model, template, rendered messages, temperature, order)
-so an answer is never paid for twice: a call whose hash already has an answer reuses it.
+request hash identifies the exact request (endpoint, model, template, rendered messages,
+temperature, order) so an answer is never paid for twice: a call whose hash already has an answer
+reuses it.
+
+With criteria judged together (`criteria_mode` "together") one request covers every criterion of
+a (pair, order): its calls, one per criterion, share the request hash and are claimed, answered
+and paid as one; the request's tokens and cost are booked on the first of them (lowest id).
 """
 
 from decimal import Decimal
@@ -26,7 +31,9 @@ class Judge(models.Model):
     api_key_env = models.CharField(
         max_length=100,
         default="OPENAI_API_KEY",
-        help_text="Name of the environment variable holding the API key (the key is never stored).",
+        blank=True,
+        help_text="Name of the environment variable holding the API key (the key is never "
+        "stored). Empty for a local server that needs no key.",
     )
     template = models.CharField(
         max_length=30,
@@ -90,6 +97,11 @@ class Orders(models.TextChoices):
     ONE = "one", "One order (alternating across pairs)"
 
 
+class CriteriaMode(models.TextChoices):
+    SEPARATE = "separate", "One request per criterion"
+    TOGETHER = "together", "One request for all criteria"
+
+
 class RunStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
@@ -102,19 +114,29 @@ class RunStatus(models.TextChoices):
 class JudgeRun(models.Model):
     """One judge over a project's pairs.
 
-    `spent_usd` is what the calls cost; `reserved_usd` is the worst-case cost of calls in flight.
-    Both change only through conditional UPDATEs with F() so concurrent workers never overrun the
-    budget.
+    `spent_usd` is what the calls cost; `reserved_usd` is the worst-case cost of calls in flight,
+    the sum of their calls' `reserved_usd`. Both change only through UPDATEs with F() (the
+    reservation a conditional one) so concurrent workers never overrun the budget.
+
+    `watch_generation` names the one live watchdog chain of the run (judges.tasks): arming a new
+    one increments it and the older chain stops at its next tick.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judge_runs")
     judge = models.ForeignKey(Judge, on_delete=models.PROTECT, related_name="runs")
     criteria = models.ManyToManyField(Criterion, related_name="+")
     orders = models.CharField(max_length=4, choices=Orders.choices, default=Orders.BOTH)
+    criteria_mode = models.CharField(
+        max_length=8, choices=CriteriaMode.choices, default=CriteriaMode.SEPARATE
+    )
     status = models.CharField(max_length=15, choices=RunStatus.choices, default=RunStatus.QUEUED)
     budget_usd = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     estimated_cost_usd = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal(0))
     estimate_is_approximate = models.BooleanField(default=False)
+    estimated_calls = models.PositiveIntegerField(default=0)
+    estimated_cached_calls = models.PositiveIntegerField(default=0)
+    estimated_prompt_tokens = models.PositiveBigIntegerField(default=0)
+    estimated_output_tokens = models.PositiveBigIntegerField(default=0)
     spent_usd = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal(0))
     reserved_usd = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal(0))
     created_by = models.ForeignKey(
@@ -126,9 +148,11 @@ class JudgeRun(models.Model):
     error = models.TextField(blank=True)
     route_disagreements = models.BooleanField(
         default=True,
-        help_text="When the run finishes, send pairs the judge was inconsistent or split on to "
+        help_text="When the run ends, send pairs the judge was inconsistent or split on to "
         "humans first (raises their priority).",
     )
+    routed_at = models.DateTimeField(null=True, blank=True)
+    watch_generation = models.PositiveIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"run {self.pk} of {self.judge_id} on {self.project_id} ({self.status})"
@@ -154,7 +178,23 @@ class JudgeCall(models.Model):
     a_first = models.BooleanField()
     request_hash = models.CharField(max_length=64)
     prompt_tokens_estimate = models.PositiveIntegerField(default=0)
+    prompt_tokens_bound = models.PositiveIntegerField(
+        default=0, help_text="Most input tokens the request can count (what the budget reserves)."
+    )
     status = models.CharField(max_length=15, choices=CallStatus.choices, default=CallStatus.QUEUED)
+    claimed_by = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="The claim of the worker running the call: node name, pid, process boot id and "
+        "a token of this claim.",
+    )
+    reserved_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        default=Decimal(0),
+        help_text="The budget this call holds while in flight (released when it ends or is "
+        "taken over).",
+    )
     raw_response = models.TextField(blank=True)
     shown_preference = models.SmallIntegerField(null=True, blank=True)
     value_shown = models.CharField(max_length=10, blank=True)
@@ -164,6 +204,18 @@ class JudgeCall(models.Model):
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    message_seq = models.PositiveIntegerField(
+        default=0,
+        help_text="Bumped each time the call is published; a task message carrying an older number "
+        "was superseded (published again after a crash) and is dropped, so published copies never "
+        "pile up.",
+    )
+    tries = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Tries of the call's task that ended without an answer (each of `attempts` "
+        "HTTP attempts). Kept here, not in the task message, so a message delivered twice "
+        "cannot give a call more tries than its run allows.",
+    )
     error = models.TextField(blank=True)
     rating = models.ForeignKey(
         Rating, null=True, blank=True, on_delete=models.SET_NULL, related_name="judge_calls"

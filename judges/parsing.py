@@ -9,6 +9,12 @@ own scale (1-8: -4..-1 and 1..4; 1-9: -4..4 with 5 = tie; [[A]]/[[B]] = the stro
 and [[C]] = tie, since the verdict contract has no degrees). Magnitudes 1..M are then mapped
 linearly onto 1..K and rounded half away from zero, so a decisive reply stays decisive on any
 scale and a 1-8 score s is the point s itself on an 8-point scale.
+
+A joint reply (criteria judged together, see judges.templates) is parsed per criterion by
+parse_joint: each criterion needs exactly one entry keyed by its name (`helpfulness: 6`, a JSON
+member "helpfulness": {"reason", "score"}, `helpfulness: [[A]]`); a criterion whose entry is
+missing, repeated with different values or out of range is unparsed on its own, with the error
+naming it.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from annotate.scale import Scale
@@ -103,9 +110,7 @@ def parse_score_1_8(text: str, scale: Scale) -> Parsed:
         explanation = _LABELLED_SCORE_RE.sub("", body)
     if isinstance(score, str):
         return Parsed(UNPARSED, error=score)
-    # 1..4: Assistant 1 (shown first) better; 5..8: Assistant 2 better.
-    signed = score - 5 if score <= 4 else score - 4
-    return _result(signed, 4, scale, explanation)
+    return _result(_signed_1_8(score), 4, scale, explanation)
 
 
 def _json_objects(text: str) -> list[object]:
@@ -166,3 +171,122 @@ def parse_reply(text: str | None, *, contract: Contract | str, scale: Scale) -> 
     if not text or not text.strip():
         return Parsed(UNPARSED, error="empty reply")
     return PARSERS[Contract(contract)](text, scale)
+
+
+def _signed_1_8(score: int) -> int:
+    # 1..4: Assistant 1 (shown first) better; 5..8: Assistant 2 better.
+    return score - 5 if score <= 4 else score - 4
+
+
+def _key_line_re(key: str, value: str) -> re.Pattern[str]:
+    """A line `key: value`, tolerating list bullets or numbers, markdown emphasis and quotes, and
+    a remark after the value set off by a dash, bracket or comma (`helpfulness: 6 - clearer`)."""
+    return re.compile(
+        r"^[ \t>*_#`\"'\-]*(?:\d+[.)][ \t]+)?[*_`\"']*"
+        + re.escape(key)
+        + r"[*_`\"']*[ \t]*[:=\-][ \t]*[*_`\"']*"
+        + value
+        + r"[*_`\"'.]*(?:[ \t]*[-\u2013\u2014(,;:][^\n]*)?[ \t]*$",
+        re.IGNORECASE | re.MULTILINE,
+    )
+
+
+_SCORE_VALUE = r"(-?\d+(?:\.\d+)?)(?:\s*(?:/|out\s+of)\s*(\d+))?"
+_VERDICT_VALUE = r"\[\[\s*([ABC])\s*\]\]"
+
+
+def _joint_lines(
+    text: str, scales: Mapping[str, Scale], value: str
+) -> tuple[dict[str, set[tuple[str, ...]]], str]:
+    """Per criterion, the distinct values of its `key: value` lines; and the text without them."""
+    body = _unfenced(text)
+    found: dict[str, set[tuple[str, ...]]] = {}
+    rest = body
+    for key in scales:
+        pattern = _key_line_re(key, value)
+        found[key] = {tuple(g or "" for g in m.groups()) for m in pattern.finditer(body)}
+        rest = pattern.sub("", rest)
+    return found, "\n".join(line for line in rest.splitlines() if line.strip())
+
+
+def _missing(key: str, values: set[tuple[str, ...]], what: str) -> Parsed | None:
+    if not values:
+        return Parsed(UNPARSED, error=f"no {what} line for {key} in the reply")
+    if len(values) > 1:
+        return Parsed(UNPARSED, error=f"several different {what}s for {key} in the reply")
+    return None
+
+
+def _joint_score_1_8(text: str, scales: Mapping[str, Scale]) -> dict[str, Parsed]:
+    found, explanation = _joint_lines(text, scales, _SCORE_VALUE)
+    results: dict[str, Parsed] = {}
+    for key, scale in scales.items():
+        refusal = _missing(key, found[key], "score")
+        if refusal:
+            results[key] = refusal
+            continue
+        value, denominator = next(iter(found[key]))
+        score = _score(value, denominator or None, 1, 8)
+        results[key] = (
+            Parsed(UNPARSED, error=f"{key}: {score}")
+            if isinstance(score, str)
+            else _result(_signed_1_8(score), 4, scale, explanation)
+        )
+    return results
+
+
+def _joint_verdict_abc(text: str, scales: Mapping[str, Scale]) -> dict[str, Parsed]:
+    found, explanation = _joint_lines(text, scales, _VERDICT_VALUE)
+    results: dict[str, Parsed] = {}
+    for key, scale in scales.items():
+        values: set[tuple[str, ...]] = {(v[0].upper(),) for v in found[key]}
+        refusal = _missing(key, values, "verdict")
+        if refusal:
+            results[key] = refusal
+            continue
+        shown = {"A": -1, "B": 1, "C": 0}[next(iter(values))[0]] * scale.k
+        results[key] = Parsed(DONE, shown, scale.shown_value(shown), explanation.strip())
+    return results
+
+
+def _joint_json_1_9(text: str, scales: Mapping[str, Scale]) -> dict[str, Parsed]:
+    objects = [
+        o
+        for o in _json_objects(_unfenced(text))
+        if isinstance(o, dict) and any(isinstance(o.get(key), dict) for key in scales)
+    ]
+    if len(objects) != 1:
+        why = (
+            "no JSON object keyed by criterion"
+            if not objects
+            else "several JSON objects keyed by criterion"
+        )
+        return {key: Parsed(UNPARSED, error=f"{why} in the reply") for key in scales}
+    data = objects[0]
+    results: dict[str, Parsed] = {}
+    for key, scale in scales.items():
+        entry = data.get(key)
+        if not isinstance(entry, dict) or "score" not in entry:
+            results[key] = Parsed(UNPARSED, error=f"no score for {key} in the JSON reply")
+            continue
+        single = parse_json_1_9(json.dumps(entry), scale)
+        results[key] = (
+            single if single.status == DONE else Parsed(UNPARSED, error=f"{key}: {single.error}")
+        )
+    return results
+
+
+JOINT_PARSERS = {
+    Contract.SCORE_1_8: _joint_score_1_8,
+    Contract.JSON_1_9: _joint_json_1_9,
+    Contract.VERDICT_ABC: _joint_verdict_abc,
+}
+
+
+def parse_joint(
+    text: str | None, *, contract: Contract | str, scales: Mapping[str, Scale]
+) -> dict[str, Parsed]:
+    """One Parsed per criterion key of `scales`, from a reply judging them all together."""
+    if not text or not text.strip():
+        return {key: Parsed(UNPARSED, error="empty reply") for key in scales}
+    return JOINT_PARSERS[Contract(contract)](text, scales)

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from judges.models import Orders
+from judges.models import CriteriaMode, Orders
 
 
 class JudgeRunStartInputSerializer(serializers.Serializer):
@@ -14,6 +14,18 @@ class JudgeRunStartInputSerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     budget_usd = serializers.DecimalField(
         max_digits=12, decimal_places=4, min_value=0, required=False, allow_null=True
+    )
+    criteria_mode = serializers.ChoiceField(
+        choices=CriteriaMode.choices,
+        default=CriteriaMode.SEPARATE,
+        help_text="together: one request per pair and order scores every criterion.",
+    )
+    route_disagreements = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Route pairs the judge was inconsistent or split on to humans first when the "
+        "run ends; absent or null: the project's option.",
     )
     dry_run = serializers.BooleanField(default=False)
 
@@ -53,8 +65,11 @@ class JudgeRunStatusSerializer(serializers.Serializer):
     judge = serializers.CharField()
     status = serializers.CharField()
     active = serializers.BooleanField()
+    resumable = serializers.BooleanField()
     error = serializers.CharField(allow_blank=True)
     orders = serializers.CharField()
+    criteria_mode = serializers.CharField()
+    route_disagreements = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
     progress = RunProgressSerializer()
@@ -62,3 +77,8 @@ class JudgeRunStatusSerializer(serializers.Serializer):
     estimated_cost_usd = serializers.DecimalField(max_digits=14, decimal_places=6)
     budget_usd = serializers.DecimalField(max_digits=12, decimal_places=4, allow_null=True)
     calls_per_minute = serializers.FloatField()
+
+
+class JudgeRunResumeOutputSerializer(serializers.Serializer):
+    requeued = serializers.IntegerField(help_text="Requests sent again.")
+    run = JudgeRunStatusSerializer()

@@ -17,4 +17,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.judge_run_cancel_view,
         name="judge_run_cancel",
     ),
+    path(
+        "projects/<slug:slug>/judges/runs/<int:run_id>/resume/",
+        views.judge_run_resume_view,
+        name="judge_run_resume",
+    ),
 ]

@@ -3,8 +3,8 @@
 Who may do what:
 - Judges are global objects. Staff users and users who lead at least one project create and edit
   them (judge_manager_check): a lead can set up the judge their project needs without an admin.
-- A project's judge runs: its leads start, estimate and cancel; its researchers read. Labelers
-  never see these pages (a judge's verdict must not reach them outside verify mode).
+- A project's judge runs: its leads start, estimate, cancel and resume; its researchers read.
+  Labelers never see these pages (a judge's verdict must not reach them outside verify mode).
 """
 
 from typing import Any
@@ -35,6 +35,7 @@ from judges.services import (
     judge_create,
     judge_run_cancel,
     judge_run_estimate,
+    judge_run_resume,
     judge_run_start,
     judge_update,
 )
@@ -92,6 +93,7 @@ def project_judge_runs(request: HttpRequest, slug: str) -> HttpResponse:
                     project=project,
                     created_by=user,
                     budget_usd=form.cleaned_data["budget_usd"],
+                    route_disagreements=form.cleaned_data["route_disagreements"],
                     **form.scope(),
                 )
                 return redirect("judge_run_detail", slug=slug, run_id=run.pk)
@@ -129,6 +131,19 @@ def judge_run_cancel_view(request: HttpRequest, slug: str, run_id: int) -> HttpR
         messages.error(request, error.message)
     else:
         messages.success(request, f"Cancelled judge run {run.pk}.")
+    return redirect("judge_run_detail", slug=run.project.slug, run_id=run.pk)
+
+
+@login_required
+@require_POST
+def judge_run_resume_view(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+    run = judge_run_get_for_member(user=_user(request), run_id=run_id, roles=LEADS)
+    try:
+        count = judge_run_resume(run=run)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Resumed judge run {run.pk}: {count} requests sent again.")
     return redirect("judge_run_detail", slug=run.project.slug, run_id=run.pk)
 
 

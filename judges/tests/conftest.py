@@ -40,11 +40,17 @@ def judge_for(stub: OpenAIStub, **fields: Any) -> Judge:
 
 
 def drain(run: Any) -> list[str]:
-    """Run every queued call of the run in-process, as a worker would, until none is left."""
+    """Run every queued call of the run in-process, as a worker would, until none is left or
+    the run stopped (a failed run keeps its calls queued for a resume)."""
     from judges.models import CallStatus
-    from judges.services import judge_call_execute
+    from judges.services import OUTCOME_RUN_STOPPED, judge_call_execute
 
-    outcomes = []
-    while ids := list(run.calls.filter(status=CallStatus.QUEUED).values_list("id", flat=True)):
-        outcomes.extend(judge_call_execute(call_id=call_id) for call_id in ids)
+    outcomes: list[str] = []
+    while ids := list(
+        run.calls.filter(status=CallStatus.QUEUED).order_by("id").values_list("id", flat=True)
+    ):
+        done = [judge_call_execute(call_id=call_id) for call_id in ids]
+        outcomes.extend(outcome for outcome in done if outcome != OUTCOME_RUN_STOPPED)
+        if set(done) <= {OUTCOME_RUN_STOPPED}:
+            break
     return outcomes

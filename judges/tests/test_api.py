@@ -12,7 +12,7 @@ from annotate.tests.factories import make_pair
 from conftest import point_broker_at
 from judges.models import CallStatus, Judge, JudgeRun, RunStatus
 from judges.stub import OpenAIStub
-from judges.tests.conftest import drain, judge_for
+from judges.tests.conftest import API_KEY, API_KEY_ENV, drain, judge_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("memory_broker")]
 
@@ -153,3 +153,58 @@ def test_an_anonymous_caller_gets_401(project, lena, judge, pairs):
     client = APIClient()
     assert client.post(runs_url(project), {"judge": "stub-judge"}).status_code == 401
     assert client.get("/api/judge-runs/1/").status_code == 401
+
+
+def test_a_started_run_answers_the_estimate_it_was_started_with(
+    project, lena, judge, pairs, django_capture_on_commit_callbacks
+):
+    body = _start(
+        api_as(lena), project, django_capture_on_commit_callbacks, criteria_mode="together"
+    ).json()
+    run = JudgeRun.objects.get()
+    # Together: one request per pair and order, for both criteria.
+    assert body["estimate"]["calls"] == run.estimated_calls == 4
+    assert Decimal(body["estimate"]["cost_usd"]) == run.estimated_cost_usd > 0
+    status = api_as(lena).get(f"/api/judge-runs/{run.pk}/").json()
+    assert (status["criteria_mode"], status["route_disagreements"]) == ("together", False)
+
+
+def test_routing_follows_the_project_unless_the_request_says_otherwise(
+    project, lena, judge, pairs, django_capture_on_commit_callbacks
+):
+    project.route_by_judge = True
+    project.save(update_fields=["route_by_judge"])
+    client = api_as(lena)
+    first = _start(client, project, django_capture_on_commit_callbacks).json()["id"]
+    second = _start(
+        client, project, django_capture_on_commit_callbacks, route_disagreements=False
+    ).json()["id"]
+    assert JudgeRun.objects.get(id=first).route_disagreements is True
+    assert JudgeRun.objects.get(id=second).route_disagreements is False
+
+
+def test_a_lead_resumes_a_failed_run_and_others_may_not(
+    project, lena, rita, mallory, judge, pairs, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setenv(API_KEY_ENV, "sk-wrong")
+    run_id = _start(api_as(lena), project, django_capture_on_commit_callbacks).json()["id"]
+    run = JudgeRun.objects.get(id=run_id)
+    drain(run)
+    body = api_as(lena).get(f"/api/judge-runs/{run_id}/").json()
+    assert (body["status"], body["resumable"]) == ("failed", True)
+    assert "authentication failed" in body["error"]
+    url = f"/api/judge-runs/{run_id}/resume/"
+    assert api_as(rita).post(url).status_code == 403
+    assert api_as(mallory).post(url).status_code == 404
+    monkeypatch.setenv(API_KEY_ENV, API_KEY)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_as(lena).post(url)
+    assert response.status_code == 200
+    assert response.json()["requeued"] == 8
+    assert response.json()["run"]["status"] == "running" and response.json()["run"]["error"] == ""
+    drain(run)
+    assert JudgeRun.objects.get(id=run_id).status == RunStatus.DONE
+    again = api_as(lena).post(url)
+    assert (
+        again.status_code == 400 and "only running or failed runs resume" in again.json()["detail"]
+    )

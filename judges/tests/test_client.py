@@ -35,13 +35,37 @@ def test_a_wrong_key_fails_at_once_naming_the_environment_variable(
     assert caught.value.message == (
         f"authentication failed for judge stub-judge: check the environment variable {API_KEY_ENV}"
     )
-    assert not caught.value.transient
+    assert not caught.value.transient and caught.value.stops_run
     assert stub.stats()["statuses"] == {"401": 1}
 
 
+def test_an_unknown_endpoint_stops_the_run_and_a_bad_request_does_not(stub: OpenAIStub) -> None:
+    with pytest.raises(JudgeCallError, match=r"HTTP 404") as caught:
+        chat(judge_for(stub, base_url=stub.url.removesuffix("/v1")), MESSAGES)
+    assert caught.value.stops_run and not caught.value.transient
+    # A body the server cannot read is this request's problem only.
+    with pytest.raises(JudgeCallError, match=r"HTTP 400") as caught:
+        chat(judge_for(stub), "not a list of messages")  # type: ignore[arg-type]
+    assert not caught.value.stops_run and not caught.value.transient
+
+
+@pytest.mark.parametrize("stub_config", [StubConfig()])
+def test_a_judge_without_a_key_variable_calls_a_server_that_wants_none(stub: OpenAIStub) -> None:
+    assert chat(judge_for(stub, api_key_env=""), MESSAGES).text.splitlines()[0] == "8"
+
+
+def test_a_judge_without_a_key_variable_is_told_when_the_server_wants_one(
+    stub: OpenAIStub,
+) -> None:
+    with pytest.raises(JudgeCallError, match="the endpoint wants a key") as caught:
+        chat(judge_for(stub, api_key_env=""), MESSAGES)
+    assert caught.value.stops_run
+
+
 def test_a_missing_key_fails_without_calling(stub: OpenAIStub) -> None:
-    with pytest.raises(JudgeCallError, match="set the environment variable NO_SUCH_VAR"):
+    with pytest.raises(JudgeCallError, match="set the environment variable NO_SUCH_VAR") as caught:
         chat(judge_for(stub, api_key_env="NO_SUCH_VAR"), MESSAGES)
+    assert caught.value.stops_run
     assert stub.stats()["statuses"] == {}
 
 
@@ -54,16 +78,48 @@ def test_a_5xx_is_retried_after_a_backoff(stub: OpenAIStub) -> None:
     assert stub.stats()["statuses"] == {"503": 1, "200": 1}
 
 
-@pytest.mark.parametrize("stub_config", [StubConfig(api_key=API_KEY, rpm=1)])
-def test_a_429_waits_at_least_its_retry_after(stub: OpenAIStub) -> None:
+# One request per 20 s: a second one is told to retry in up to 20 s, short enough to wait for.
+@pytest.mark.parametrize("stub_config", [StubConfig(api_key=API_KEY, rpm=1, window_s=20)])
+def test_a_429_waits_at_least_its_retry_after_and_tells_the_caller(stub: OpenAIStub) -> None:
     chat(judge_for(stub), MESSAGES)
     waits: list[float] = []
+    told: list[float] = []
     with pytest.raises(JudgeCallError) as caught:
-        chat(judge_for(stub), MESSAGES, sleep=waits.append, max_attempts=3)
+        chat(
+            judge_for(stub),
+            MESSAGES,
+            sleep=waits.append,
+            on_retry_after=told.append,
+            max_attempts=3,
+        )
     assert caught.value.transient
     assert "HTTP 429" in caught.value.message
+    assert len(told) == 3 and all(15 <= seconds <= 20 for seconds in told)
     assert len(waits) == 2
-    assert all(wait >= 55 for wait in waits)
+    assert all(wait >= seconds for wait, seconds in zip(waits, told, strict=False))
+    assert caught.value.retry_after == told[-1]
+
+
+@pytest.mark.parametrize("stub_config", [StubConfig(api_key=API_KEY, rpm=1)])
+def test_a_retry_after_longer_than_a_thread_should_sleep_ends_the_attempts_at_once(
+    stub: OpenAIStub,
+) -> None:
+    chat(judge_for(stub), MESSAGES)
+    waits: list[float] = []
+    with pytest.raises(JudgeCallError, match="asked to retry after") as caught:
+        chat(judge_for(stub), MESSAGES, sleep=waits.append, max_attempts=3)
+    assert caught.value.transient and caught.value.attempts == 1
+    assert caught.value.retry_after is not None and caught.value.retry_after > 30
+    assert waits == []
+
+
+@pytest.mark.parametrize("stub_config", [StubConfig(api_key=API_KEY, error_rate=1.0)])
+def test_every_attempt_first_takes_a_slot_from_the_limiter(stub: OpenAIStub) -> None:
+    slots: list[str] = []
+    reply = chat(judge_for(stub), MESSAGES, pace=lambda: slots.append("slot"), sleep=lambda _: None)
+    # The 503 and the retry after it: two requests, two slots.
+    assert reply.attempts == 2 and slots == ["slot", "slot"]
+    assert stub.stats()["statuses"] == {"503": 1, "200": 1}
 
 
 @pytest.mark.parametrize("stub_config", [StubConfig(api_key=API_KEY, hang=True)])

@@ -143,3 +143,51 @@ def test_judge_resume_and_cancel_act_on_an_existing_run(project: Project, stub: 
         _run("judge", project.slug, "--judge", "stub-judge", "--resume", str(run.id))
     with pytest.raises(CommandError, match=f"no run {run.id + 1} of judge stub-judge"):
         _run("judge", project.slug, "--judge", "stub-judge", "--cancel", str(run.id + 1))
+
+
+def test_judge_starts_a_joint_run_that_routes_when_asked(
+    project: Project, stub: OpenAIStub
+) -> None:
+    make_pair(project)
+    _create(stub)
+    out = _run(
+        "judge", project.slug, "--judge", "stub-judge", "--criteria-mode", "together", "--route"
+    )
+    run = JudgeRun.objects.get()
+    assert out.startswith("2 calls (0 answered from the cache)")
+    assert (run.criteria_mode, run.route_disagreements, run.calls.count()) == ("together", True, 4)
+
+
+def test_judge_takes_routing_from_the_project_unless_told_not_to(
+    project: Project, stub: OpenAIStub
+) -> None:
+    project.route_by_judge = True
+    project.save(update_fields=["route_by_judge"])
+    make_pair(project)
+    _create(stub)
+    _run("judge", project.slug, "--judge", "stub-judge")
+    _run("judge", project.slug, "--judge", "stub-judge", "--no-route")
+    assert list(JudgeRun.objects.order_by("id").values_list("route_disagreements", flat=True)) == [
+        True,
+        False,
+    ]
+
+
+def test_judge_refuses_judging_together_with_a_custom_template(
+    project: Project, stub: OpenAIStub, tmp_path: Path
+) -> None:
+    make_pair(project)
+    path = tmp_path / "t.txt"
+    path.write_text("On {criterion}: {question}\n1) {answer_1}\n2) {answer_2}\nScore 1-8.")
+    _create(stub, "--template", str(path))
+    with pytest.raises(CommandError, match="custom template, written for one criterion"):
+        _run("judge", project.slug, "--judge", "stub-judge", "--criteria-mode", "together")
+    assert not JudgeRun.objects.exists()
+
+
+def test_judge_create_takes_an_empty_key_variable_for_a_local_server(stub: OpenAIStub) -> None:
+    out = _run(
+        "judge_create", "local", "--model", "llama", "--base-url", stub.url, "--api-key-env", ""
+    )
+    assert out.endswith(", no key\n")
+    assert Judge.objects.get(name="local").api_key_env == ""

@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection
 
-from judges.limiter import HEADROOM, limiter_reserve
+from judges.limiter import HEADROOM, limiter_defer, limiter_reserve
 from judges.models import Judge
 
 
@@ -64,3 +64,16 @@ def test_concurrent_workers_never_get_the_same_slot() -> None:
         thread.join()
     step = 0.1 / HEADROOM
     assert sorted(waits) == pytest.approx([n * step for n in range(40)])
+
+
+@pytest.mark.django_db
+def test_a_retry_after_holds_back_every_request_of_the_judge() -> None:
+    limited, unlimited = _judge(rpm=60), Judge.objects.create(name="free", model="m")
+    for judge in (limited, unlimited):
+        limiter_defer(judge=judge, seconds=20, now=1000.0)
+    assert limiter_reserve(judge=limited, tokens=1, now=1005.0) == pytest.approx(15)
+    assert limiter_reserve(judge=unlimited, tokens=1, now=1005.0) == pytest.approx(15)
+    # A shorter Retry-After never brings the next slot forward.
+    limiter_defer(judge=unlimited, seconds=1, now=1005.0)
+    assert limiter_reserve(judge=unlimited, tokens=1, now=1010.0) == pytest.approx(10)
+    assert limiter_reserve(judge=unlimited, tokens=1, now=1021.0) == 0

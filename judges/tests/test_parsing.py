@@ -3,7 +3,7 @@
 import pytest
 
 from annotate.scale import Scale
-from judges.parsing import DONE, UNPARSED, map_strength, parse_reply
+from judges.parsing import DONE, UNPARSED, map_strength, parse_joint, parse_reply
 from judges.templates import Contract
 
 EIGHT = Scale(8)
@@ -147,3 +147,114 @@ def test_strengths_map_linearly_rounding_half_away_from_zero(
     signed: int, points: int, expected: int
 ) -> None:
     assert map_strength(signed, source_max=4, scale=Scale(points)) == expected
+
+
+JOINT = {"helpfulness": EIGHT, "truthfulness": FIVE}
+
+
+def _joint(text: str, contract: Contract) -> dict[str, tuple[str, str]]:
+    parsed = parse_joint(text, contract=contract, scales=JOINT)
+    return {key: (p.status, p.value_shown) for key, p in parsed.items()}
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "helpfulness: 6\ntruthfulness: 3\nAssistant 2 is more useful; Assistant 1 is more careful.",
+        "**Helpfulness**: 6\n**Truthfulness**: 3/8\n\nReasons follow.",
+        "My scores.\n\n1. helpfulness: 6 - fuller answer\n2. truthfulness: 3 (fewer errors)",
+        "```\nhelpfulness = 6\ntruthfulness = 3\n```\nThat is all.",
+        "- truthfulness: 3\n- helpfulness: 6\n",  # out of order
+        "helpfulness: 6\ntruthfulness: 3\n...\nTo sum up, helpfulness: 6",  # repeated, same value
+    ],
+)
+def test_joint_1_to_8_scores_are_read_per_criterion_from_noisy_replies(reply: str) -> None:
+    # Each on its own scale: 3 of 8 (first answer better, strength 2 of 4) is point 2 of 5.
+    assert _joint(reply, Contract.SCORE_1_8) == {
+        "helpfulness": (DONE, "6"),
+        "truthfulness": (DONE, "2"),
+    }
+
+
+def test_a_joint_reply_missing_or_contradicting_a_criterion_leaves_just_that_one_unparsed() -> None:
+    parsed = parse_joint(
+        "helpfulness: 6\nhelpfulness: 2\ntruthfulness: 9\n",
+        contract=Contract.SCORE_1_8,
+        scales={**JOINT, "harmlessness": EIGHT},
+    )
+    assert {key: p.error for key, p in parsed.items()} == {
+        "helpfulness": "several different scores for helpfulness in the reply",
+        "truthfulness": "truthfulness: score 9 is outside 1-8",
+        "harmlessness": "no score line for harmlessness in the reply",
+    }
+    assert all(p.status == UNPARSED and p.shown_preference is None for p in parsed.values())
+
+
+def test_a_joint_refusal_is_unparsed_for_every_criterion() -> None:
+    for contract in Contract:
+        parsed = parse_joint("I can't rate these answers.", contract=contract, scales=JOINT)
+        assert {p.status for p in parsed.values()} == {UNPARSED}
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{"helpfulness": {"reason": "more detail", "score": 7},'
+        ' "truthfulness": {"reason": "both right", "score": 5}}',
+        'Sure:\n```json\n{"truthfulness": {"score": "5", "reason": "both right"},\n'
+        ' "helpfulness": {"reason": "more detail", "score": 7}}\n```\nDone.',
+    ],
+)
+def test_joint_json_scores_are_read_per_criterion(reply: str) -> None:
+    parsed = parse_joint(reply, contract=Contract.JSON_1_9, scales=JOINT)
+    assert {k: (p.status, p.shown_preference, p.value_shown) for k, p in parsed.items()} == {
+        "helpfulness": (DONE, 2, "6"),
+        "truthfulness": (DONE, 0, "3"),  # the middle point of 5 is the tie
+    }
+    assert parsed["helpfulness"].explanation == "more detail"
+
+
+@pytest.mark.parametrize(
+    ("reply", "errors"),
+    [
+        (
+            '{"helpfulness": {"reason": "x", "score": 12}, "truthfulness": {"reason": "y"}}',
+            {
+                "helpfulness": "helpfulness: score 12 is outside 1-9",
+                "truthfulness": "no score for truthfulness in the JSON reply",
+            },
+        ),
+        (
+            '{"reason": "overall", "score": 6}',
+            {
+                "helpfulness": "no JSON object keyed by criterion in the reply",
+                "truthfulness": "no JSON object keyed by criterion in the reply",
+            },
+        ),
+        (
+            '{"helpfulness": {"score": 2}} {"helpfulness": {"score": 8}}',
+            {
+                "helpfulness": "several JSON objects keyed by criterion in the reply",
+                "truthfulness": "several JSON objects keyed by criterion in the reply",
+            },
+        ),
+    ],
+)
+def test_joint_json_without_a_valid_score_per_criterion_is_unparsed_by_criterion(
+    reply: str, errors: dict[str, str]
+) -> None:
+    parsed = parse_joint(reply, contract=Contract.JSON_1_9, scales=JOINT)
+    assert {key: p.error for key, p in parsed.items()} == errors
+
+
+def test_joint_verdicts_are_read_per_criterion_at_full_strength() -> None:
+    reply = (
+        "Assistant B explains more; both are accurate.\n\n"
+        "helpfulness: [[B]]\n**truthfulness**: [[c]]"
+    )
+    assert _joint(reply, Contract.VERDICT_ABC) == {
+        "helpfulness": (DONE, "8"),
+        "truthfulness": (DONE, "3"),
+    }
+    conflicting = "helpfulness: [[A]]\nhelpfulness: [[B]]\ntruthfulness: [[A]]"
+    assert _joint(conflicting, Contract.VERDICT_ABC)["helpfulness"] == (UNPARSED, "")

@@ -123,3 +123,40 @@ def test_it_never_answers_in_hang_mode() -> None:
         request = urllib.request.Request(f"{stub.url}/chat/completions", data=body, method="POST")
         with pytest.raises((TimeoutError, urllib.error.URLError)):
             urllib.request.urlopen(request, timeout=0.5)
+
+
+def _joint_prompt(answer_1: str, answer_2: str, contract: str) -> str:
+    return (
+        "Criteria, each to be judged on its own:\n- helpfulness: More helpful?\n"
+        f"- truthfulness: More truthful?\n\n{_prompt(answer_1, answer_2, contract)}"
+    )
+
+
+def test_it_answers_a_joint_prompt_with_one_verdict_per_criterion_in_its_contract() -> None:
+    with OpenAIStub(StubConfig()) as stub:
+        _, score, _ = _post(stub, _joint_prompt("short", "a much longer and fuller answer", "1-8"))
+        _, as_json, _ = _post(stub, _joint_prompt("a much longer answer", "short", '"score"'))
+        _, verdict, _ = _post(stub, _joint_prompt("short", "a much longer answer", "[[C]]"))
+    assert _text(score).splitlines()[:2] == ["helpfulness: 8", "truthfulness: 8"]
+    assert {key: value["score"] for key, value in json.loads(_text(as_json)).items()} == {
+        "helpfulness": 1,
+        "truthfulness": 1,
+    }
+    assert _text(verdict).splitlines()[-2:] == ["helpfulness: [[B]]", "truthfulness: [[B]]"]
+
+
+def test_its_rate_window_and_token_density_are_configurable() -> None:
+    content = _prompt("one", "two")
+    with OpenAIStub(StubConfig(rpm=1, window_s=2, chars_per_token=1)) as stub:
+        _, payload, _ = _post(stub, content)
+        status, _, headers = _post(stub, _prompt("three", "four"))
+    assert payload["usage"]["prompt_tokens"] == len(content)
+    assert status == 429 and 1 <= int(headers["Retry-After"]) <= 2
+
+
+def test_it_counts_retries_that_came_before_their_retry_after() -> None:
+    with OpenAIStub(StubConfig(rpm=1, window_s=30)) as stub:
+        _post(stub, _prompt("a", "b"))
+        assert _post(stub, _prompt("a", "c"))[0] == 429
+        assert _post(stub, _prompt("a", "c"))[0] == 429  # at once: too early
+        assert stub.stats()["early_retries"] == 1

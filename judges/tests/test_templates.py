@@ -3,7 +3,7 @@
 import pytest
 
 from judges.stub import ANSWER_RE
-from judges.templates import BUILTIN, Contract, template_for, validate_custom
+from judges.templates import BUILTIN, JOINT_HEADER, Contract, template_for, validate_custom
 
 ARGS = {
     "question": "What is the boiling point of water?",
@@ -58,3 +58,43 @@ def test_a_custom_template_with_a_stray_brace_is_refused() -> None:
 def test_an_unknown_builtin_template_is_refused_with_the_choices() -> None:
     with pytest.raises(ValueError, match="h4-score-1-8"):
         template_for(key="nope")
+
+
+JOINT_ARGS = {
+    "question": ARGS["question"],
+    "answer_1": ARGS["answer_1"],
+    "answer_2": ARGS["answer_2"],
+    "criteria": [
+        ("helpfulness", "Which response is more helpful?"),
+        ("truthfulness", "Which response is more truthful?"),
+    ],
+}
+
+
+@pytest.mark.parametrize("key", sorted(BUILTIN))
+def test_each_builtin_template_judges_several_criteria_in_one_prompt_keyed_by_name(
+    key: str,
+) -> None:
+    messages = template_for(key=key).render_joint(**JOINT_ARGS)
+    system, user = messages[0]["content"], messages[1]["content"]
+    assert "each criterion you are given on its own" in system
+    assert user.startswith(
+        f"{JOINT_HEADER}\n- helpfulness: Which response is more helpful?\n"
+        "- truthfulness: Which response is more truthful?\n"
+    )
+    assert ANSWER_RE.findall(user) == [("1", ARGS["answer_1"]), ("2", ARGS["answer_2"])]
+    example = {
+        "h4-score-1-8": '"helpfulness: <score>" then "truthfulness: <score>"',
+        "json-score-1-9": '{"helpfulness": {"reason": "<two or three sentences>", "score": <whole '
+        'number from 1 to 9>}, "truthfulness": {"reason"',
+        "verdict-abc": '"helpfulness: [[A]]" then "truthfulness: [[A]]"',
+    }[key]
+    assert example in user
+
+
+def test_a_custom_template_has_no_joint_form() -> None:
+    text = "Q: {question}\n1: {answer_1}\n2: {answer_2}\nOn {criterion}, score 1-8."
+    template = template_for(key="", custom_text=text)
+    assert not template.has_joint_form
+    with pytest.raises(ValueError, match="only with a built-in template"):
+        template.render_joint(**JOINT_ARGS)  # type: ignore[arg-type]

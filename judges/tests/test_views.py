@@ -82,6 +82,18 @@ def test_a_key_pasted_instead_of_a_variable_name_is_refused_and_not_stored(lena)
     assert not Judge.objects.exists()
 
 
+def test_a_judge_of_a_local_server_is_saved_without_a_key_variable(lena):
+    body = {**JUDGE_POST, "base_url": "http://127.0.0.1:8000/v1", "api_key_env": ""}
+    assert as_user(lena).post("/judges/new/", body).status_code == 302
+    assert Judge.objects.get(name="gpt-4o-judge").api_key_env == ""
+
+
+def test_the_template_help_says_every_placeholder_is_needed(lena):
+    page = as_user(lena).get("/judges/new/").content.decode()
+    assert "use each of {question}, {answer_1}, {answer_2} and {criterion}" in page
+    assert "optionally" not in page
+
+
 def test_a_custom_template_is_validated_on_save(lena):
     body = {**JUDGE_POST, "template": "custom", "template_text": "Compare {answer_1}."}
     response = as_user(lena).post("/judges/new/", body)
@@ -238,8 +250,72 @@ def test_a_wrong_key_is_shown_on_the_run_as_a_clear_message(
     run = _run(project, judge, django_capture_on_commit_callbacks, limit=1)
     drain(run)
     page = as_user(lena).get(f"/projects/{project.slug}/judges/runs/{run.pk}/").content.decode()
-    assert f"check the environment variable {API_KEY_ENV}" in page and "4 calls failed" in page
-    assert "Traceback" not in page
+    assert f"check the environment variable {API_KEY_ENV}. Fix it, then resume the run." in page
+    assert '<span class="badge" id="run-status">failed</span>' in page
+    assert "Traceback" not in page and 'id="resume-form" hidden' not in page
+
+
+def test_a_lead_resumes_a_failed_run_from_its_page_once_the_key_is_fixed(
+    project, lena, judge, pairs, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setenv(API_KEY_ENV, "sk-wrong")
+    run = _run(project, judge, django_capture_on_commit_callbacks, limit=1)
+    drain(run)
+    monkeypatch.setenv(API_KEY_ENV, "sk-test-concord")
+    url = f"/projects/{project.slug}/judges/runs/{run.pk}/"
+    client = as_user(lena)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"{url}resume/")
+    assert response.status_code == 302 and response["Location"] == url
+    run.refresh_from_db()
+    assert (run.status, run.error) == (RunStatus.RUNNING, "")
+    drain(run)
+    run.refresh_from_db()
+    assert run.status == RunStatus.DONE
+    page = client.get(url).content.decode()
+    assert f"Resumed judge run {run.pk}: 4 requests sent again." in page
+    assert 'id="resume-form" hidden' in page
+
+
+def test_resuming_a_run_that_ended_is_refused_with_a_message(
+    project, lena, judge, pairs, django_capture_on_commit_callbacks
+):
+    run = _run(project, judge, django_capture_on_commit_callbacks, limit=1)
+    drain(run)
+    url = f"/projects/{project.slug}/judges/runs/{run.pk}/"
+    page = as_user(lena).post(f"{url}resume/", follow=True).content.decode()
+    assert "only running or failed runs resume" in page
+
+
+def test_researchers_and_outsiders_cannot_resume_a_run(
+    project, rita, mallory, judge, pairs, django_capture_on_commit_callbacks
+):
+    run = _run(project, judge, django_capture_on_commit_callbacks)
+    url = f"/projects/{project.slug}/judges/runs/{run.pk}/resume/"
+    assert as_user(rita).post(url).status_code == 403
+    assert as_user(mallory).post(url).status_code == 404
+
+
+def test_the_run_form_starts_a_joint_run_and_takes_routing_from_the_project(
+    project, lena, judge, pairs, django_capture_on_commit_callbacks
+):
+    project.route_by_judge = True
+    project.save(update_fields=["route_by_judge"])
+    page = as_user(lena).get(f"/projects/{project.slug}/judges/").content.decode()
+    assert 'id="id_route_disagreements" checked' in page
+    body = {
+        "judge": judge.pk,
+        "orders": "both",
+        "criteria_mode": "together",
+        "route_disagreements": "on",
+        "action": "start",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        as_user(lena).post(f"/projects/{project.slug}/judges/", body)
+    run = JudgeRun.objects.get()
+    assert (run.criteria_mode, run.route_disagreements) == ("together", True)
+    # 2 pairs x 2 orders requests, each answering both criteria: 8 calls for 4 requests.
+    assert (run.estimated_calls, run.calls.count()) == (4, 8)
 
 
 def test_a_lead_cancels_a_run_from_its_page(

@@ -1,7 +1,8 @@
 """Settings of the worker and command subprocesses that judges' worker tests start.
 
 The project's settings plus a queue of the test's own, so a worker under test on a shared Redis
-never takes another process's messages and no other worker takes its messages.
+never takes another process's messages and no other worker takes its messages; and the judge
+tunables (judges.conf) from the environment, so a fault test can shrink the waits.
 """
 
 import os
@@ -9,3 +10,14 @@ import os
 from concord.settings import *  # noqa: F403
 
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CONCORD_TEST_QUEUE", "celery")
+
+for _name in (
+    "JUDGE_CLIENT_ATTEMPTS",
+    "JUDGE_CLIENT_BACKOFF_S",
+    "JUDGE_TASK_RETRIES",
+    "JUDGE_TASK_BACKOFF_S",
+    "JUDGE_BUSY_RETRY_S",
+    "JUDGE_WATCH_INTERVAL_S",
+):
+    if _name in os.environ:
+        globals()[_name] = float(os.environ[_name])

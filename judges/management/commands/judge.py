@@ -10,9 +10,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotate.models import Project
 from concord.api_errors import ApplicationError
-from judges.models import Judge, JudgeRun, Orders, RunStatus
+from judges.models import CriteriaMode, Judge, JudgeRun, Orders, RunStatus
 from judges.selectors import judge_get_by_name, judge_run_progress
 from judges.services import (
+    Estimate,
     judge_run_cancel,
     judge_run_estimate,
     judge_run_resume,
@@ -40,6 +41,20 @@ class Command(BaseCommand):
         parser.add_argument("--judge", required=True, help="judge name")
         parser.add_argument("--orders", choices=Orders.values, default=Orders.BOTH)
         parser.add_argument("--criteria", nargs="+", help="criterion keys (default: all)")
+        parser.add_argument(
+            "--criteria-mode",
+            choices=CriteriaMode.values,
+            default=CriteriaMode.SEPARATE,
+            help="separate: one request per criterion; together: one request per pair and order "
+            "scoring every criterion (built-in templates)",
+        )
+        parser.add_argument(
+            "--route",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="when the run ends, send pairs the judge was inconsistent or split on to humans "
+            "first (default: the project's option)",
+        )
         parser.add_argument("--limit", type=int, help="judge only the first N pairs")
         parser.add_argument("--budget-usd", type=_decimal, help="stop before spending more")
         parser.add_argument("--dry-run", action="store_true")
@@ -48,10 +63,16 @@ class Command(BaseCommand):
             "--resume",
             type=int,
             metavar="RUN_ID",
-            help="re-enqueue this run's calls left queued or running longer than --stale-after "
-            "(after a worker crash); starts nothing new",
+            help="send again this run's queued calls and those a stopped worker left running "
+            "(workers do this by themselves when they start); a failed run starts again",
         )
-        parser.add_argument("--stale-after", type=float, default=600.0, help="seconds (--resume)")
+        parser.add_argument(
+            "--stale-after",
+            type=float,
+            default=None,
+            help="with --resume, also take over calls running for longer than this many seconds "
+            "(default: the task time limit)",
+        )
         parser.add_argument("--cancel", type=int, metavar="RUN_ID", help="cancel this run")
         parser.add_argument("--poll", type=float, default=1.0, help=argparse.SUPPRESS)
 
@@ -72,22 +93,28 @@ class Command(BaseCommand):
             "criteria": criteria or None,
             "orders": options["orders"],
             "limit": options["limit"],
+            "criteria_mode": options["criteria_mode"],
         }
         try:
-            estimate = judge_run_estimate(**scope)
-            self.stdout.write(
-                f"{estimate.calls} calls ({estimate.cached_calls} answered from the cache), "
-                f"{estimate.prompt_tokens} input + {estimate.output_tokens} output tokens at most, "
-                f"estimated cost {estimate.cost_usd:.4f} USD ({estimate.note})"
-            )
             if options["dry_run"]:
+                self._print_estimate(judge_run_estimate(**scope))
                 return
-            run = judge_run_start(**scope, budget_usd=options["budget_usd"])
+            run = judge_run_start(
+                **scope, budget_usd=options["budget_usd"], route_disagreements=options["route"]
+            )
         except ApplicationError as error:
             raise CommandError(error.message) from None
+        self._print_estimate(Estimate.of_run(run))
         self.stdout.write(f"Started judge run {run.id}.")
         if options["wait"]:
             self._wait(run, options["poll"])
+
+    def _print_estimate(self, estimate: Estimate) -> None:
+        self.stdout.write(
+            f"{estimate.calls} calls ({estimate.cached_calls} answered from the cache), "
+            f"{estimate.prompt_tokens} input + {estimate.output_tokens} output tokens at most, "
+            f"estimated cost {estimate.cost_usd:.4f} USD ({estimate.note})"
+        )
 
     def _manage_run(self, project: Project, judge: Judge, options: dict[str, Any]) -> None:
         run_id = options["resume"] or options["cancel"]

@@ -29,7 +29,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--api-key-env",
             default="OPENAI_API_KEY",
-            help="name of the environment variable that holds the key (the key is never stored)",
+            help="name of the environment variable that holds the key (the key is never stored); "
+            '"" for a local server that needs no key',
         )
         parser.add_argument(
             "--template",
@@ -82,7 +83,8 @@ class Command(BaseCommand):
             )
         except ApplicationError as error:
             raise CommandError(error.message) from None
+        key = f"key from ${judge.api_key_env}" if judge.api_key_env else "no key"
         self.stdout.write(
             f"Created judge {judge.name}: {judge.model} at {judge.base_url}, template "
-            f"{judge.template}, key from ${judge.api_key_env}"
+            f"{judge.template}, {key}"
         )

@@ -22,6 +22,8 @@
     error.hidden = !run.error;
     const cancel = document.getElementById("cancel-form");
     if (cancel) cancel.hidden = !run.active;
+    const resume = document.getElementById("resume-form");
+    if (resume) resume.hidden = !run.resumable;
     return run.active;
   };
   const poll = async () => {
