@@ -1,7 +1,8 @@
 """The stored report: one row per (project, filters, bootstrap, seed), shared by web and worker.
 
 A row is fresh while its `data_version` equals the project's current one (see
-`analysis.services.report_data_version`); any new or removed rating or pair makes it stale.
+`analysis.services.report_data_version`); any new, removed or changed rating, or a new or
+removed pair, makes it stale.
 The report is kept as JSON text, not a JSON column, so its bytes (key order, float digits) come
 back exactly as computed on every database.
 """

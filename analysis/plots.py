@@ -3,6 +3,7 @@
 matplotlib's object API (no pyplot, so no global figure state in a web process) with the Agg
 backend; text stays text (svg.fonttype "none") so the page's font is used and the SVG is small,
 and a fixed hash salt per plot makes element ids, hence the bytes, the same on every render.
+Mathtext is off: every label is drawn literally, whatever characters a user's names contain.
 """
 
 import io
@@ -40,6 +41,9 @@ STYLE: dict[str, Any] = {
     "grid.linewidth": 0.6,
     "axes.axisbelow": True,
     "legend.frameon": False,
+    # Labels are user text (categories, model and judge names): a "$" must be a dollar sign,
+    # not the start of mathtext, which raises on input such as "cat $\\foo{$".
+    "text.parse_math": False,
 }
 
 

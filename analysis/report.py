@@ -69,18 +69,22 @@ def build_report(
     Deterministic for a given frame and seed. Raises ValueError for a malformed frame.
     """
     frame = coerce_frame(frame)
+    criteria = sorted(str(criterion) for criterion in frame["criterion"].unique())
+
+    def rows_of(criterion: str) -> pd.DataFrame:
+        # A mask per criterion, not groupby: iterating a groupby first takes a sorted copy of
+        # the whole frame, a second million rows held while every criterion is computed. A
+        # frame of one criterion (as the report service passes) is used without any copy.
+        if len(criteria) == 1:
+            return frame.loc[:, METRIC_COLUMNS]
+        return frame.loc[frame["criterion"] == criterion, METRIC_COLUMNS]
+
     return {
         "project": project,
         "generated_at": generated_at,
         "counts": {key: int(value) for key, value in counts.items()},
-        # A mask per criterion, not groupby: iterating a groupby first takes a sorted copy of
-        # the whole frame, a second million rows held while every criterion is computed.
         "criteria": {
-            str(criterion): _criterion_report(
-                frame.loc[frame["criterion"] == criterion, METRIC_COLUMNS],
-                bootstrap=bootstrap,
-                seed=seed,
-            )
-            for criterion in sorted(frame["criterion"].unique())
+            criterion: _criterion_report(rows_of(criterion), bootstrap=bootstrap, seed=seed)
+            for criterion in criteria
         },
     }

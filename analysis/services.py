@@ -36,7 +36,8 @@ BACKGROUND_THRESHOLD = 200_000
 # A row computing for longer than the task time limit lost its worker; it is started again.
 STALE_AFTER = timedelta(minutes=15)
 MAX_BOOTSTRAP = 10_000
-LOADED_PERCENT = 10
+# Progress a started computation shows at once; each criterion read and computed adds its share.
+STARTED_PERCENT = 10
 
 
 @dataclass(frozen=True)
@@ -82,16 +83,20 @@ class ReportResult:
 
 
 def report_data_version(*, project: Project) -> tuple[str, int]:
-    """A version that changes whenever a rating or pair is added or removed, and the ratings count.
+    """A version that changes whenever a rating or pair is added, removed or changed, and the
+    ratings count.
 
-    Ratings are never edited in place, so count + largest id + pairs count is enough.
+    Count and largest id see additions and removals; the latest `updated_at` sees ratings
+    rewritten in place (a judge's verdict on a call answered again is an update_or_create).
     """
     # Through the criterion, so the (criterion, rater_kind) index serves the count.
     ratings = Rating.objects.filter(criterion__project=project).aggregate(
-        n=Count("id"), last=Max("id")
+        n=Count("id"), last=Max("id"), changed=Max("updated_at")
     )
     pairs = Pair.objects.filter(project=project).count()
-    return f"ratings={ratings['n']}:{ratings['last'] or 0};pairs={pairs}", ratings["n"]
+    changed = ratings["changed"].isoformat() if ratings["changed"] else "-"
+    version = f"ratings={ratings['n']}:{ratings['last'] or 0}:{changed};pairs={pairs}"
+    return version, ratings["n"]
 
 
 def report_params_check(*, project: Project, params: ReportParams) -> None:
@@ -130,57 +135,82 @@ def report_compute(
     # Imported here: scipy, statsmodels and sklearn take seconds to load, and every process
     # that loads the URLs (each manage.py command) would pay that for nothing.
     from analysis.report import build_report
-    from analysis.selectors import ratings_frame
+    from analysis.selectors import criterion_frames
 
-    frame = ratings_frame(
+    criteria = Criterion.objects.filter(project=project)
+    if params.criteria:
+        criteria = criteria.filter(key__in=params.criteria)
+    total = max(criteria.count(), 1)
+    report: dict[str, Any] = {
+        "project": project.slug,
+        "generated_at": timezone.now().isoformat(timespec="seconds"),
+        "counts": {},  # filled in once every criterion has been read
+        "criteria": {},
+    }
+    extras: dict[str, Any] = {"confusion": {}}
+    tally = _Tally()
+    if on_progress:
+        on_progress(STARTED_PERCENT)
+    # Read and computed one criterion at a time, so only one criterion's rows are in memory.
+    frames = criterion_frames(
         project=project,
         criteria=list(params.criteria) or None,
         categories=list(params.categories) or None,
         include_suggested=params.include_suggested,
     )
-    if params.judges:
-        keep = (frame["rater_kind"] == RaterKind.HUMAN) | frame["rater"].isin(params.judges)
-        frame = frame[keep]
-    if on_progress:
-        on_progress(LOADED_PERCENT)
-    report: dict[str, Any] = {
-        "project": project.slug,
-        "generated_at": timezone.now().isoformat(timespec="seconds"),
-        "counts": _counts(project=project, params=params, frame=frame),
-        "criteria": {},
-    }
-    extras: dict[str, Any] = {"confusion": {}}
-    parts = list(frame.groupby("criterion", sort=True))
-    for done, (criterion, part) in enumerate(parts, start=1):
-        section = build_report(
-            part,
-            project=project.slug,
-            bootstrap=params.bootstrap,
-            seed=params.seed,
-            generated_at=report["generated_at"],
-            counts=report["counts"],
-        )["criteria"]
-        report["criteria"].update(section)
-        extras["confusion"][str(criterion)] = _confusion(part)
+    for done, (criterion, frame) in enumerate(frames, start=1):
+        if params.judges:
+            keep = (frame["rater_kind"] == RaterKind.HUMAN) | frame["rater"].isin(params.judges)
+            frame = frame[keep]
+        if not frame.empty:
+            tally.add(frame)
+            section = build_report(
+                frame,
+                project=project.slug,
+                bootstrap=params.bootstrap,
+                seed=params.seed,
+                generated_at=report["generated_at"],
+                counts={},
+            )["criteria"]
+            report["criteria"].update(section)
+            extras["confusion"][criterion] = _confusion(frame)
+        del frame
         if on_progress:
-            on_progress(LOADED_PERCENT + (100 - LOADED_PERCENT) * done // len(parts))
+            on_progress(STARTED_PERCENT + (100 - STARTED_PERCENT) * done // total)
+    report["counts"] = _counts(project=project, params=params, tally=tally)
     return report, extras
 
 
-def _counts(*, project: Project, params: ReportParams, frame: "pd.DataFrame") -> dict[str, int]:
+@dataclass
+class _Tally:
+    """The rating counts of the report, gathered criterion by criterion."""
+
+    human_ratings: int = 0
+    llm_ratings: int = 0
+    labelers: set[str] = field(default_factory=set)
+    judges: set[str] = field(default_factory=set)
+
+    def add(self, frame: "pd.DataFrame") -> None:
+        human = frame["rater_kind"] == RaterKind.HUMAN
+        self.human_ratings += int(human.sum())
+        self.llm_ratings += int((~human).sum())
+        self.labelers.update(str(name) for name in frame.loc[human, "rater"].unique())
+        self.judges.update(str(name) for name in frame.loc[~human, "rater"].unique())
+
+
+def _counts(*, project: Project, params: ReportParams, tally: _Tally) -> dict[str, int]:
     prompts = Prompt.objects.filter(project=project)
     pairs = Pair.objects.filter(project=project)
     if params.categories:
         prompts = prompts.filter(category__in=params.categories)
         pairs = pairs.filter(prompt__category__in=params.categories)
-    human = frame["rater_kind"] == RaterKind.HUMAN
     return {
         "prompts": prompts.count(),
         "pairs": pairs.count(),
-        "human_ratings": int(human.sum()),
-        "llm_ratings": int((~human).sum()),
-        "labelers": int(frame.loc[human, "rater"].nunique()),
-        "judges": int(frame.loc[~human, "rater"].nunique()),
+        "human_ratings": tally.human_ratings,
+        "llm_ratings": tally.llm_ratings,
+        "labelers": len(tally.labelers),
+        "judges": len(tally.judges),
     }
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from exports.csv_cells import csv_cell
+
 TABLE_NAMES = (
     "human_agreement",
     "position_bias",
@@ -161,13 +163,22 @@ def _csv_value(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, int | float):
+        return repr(value) if isinstance(value, float) else str(value)
+    # Text (categories, model and rater names) comes from users: escaped as exports escape it.
+    return csv_cell(str(value))
 
 
 def table_csv(table: Table) -> str:
-    """The table as CSV text: its columns, then "notes" ("column: note", e.g. why it is empty)."""
+    """The table as CSV text: its columns, then "notes" ("column: note", e.g. why it is empty).
+
+    Text cells that a spreadsheet would run as a formula get a leading quote (as in exports);
+    numbers, negative ones included, are written as numbers.
+    """
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF as RFC 4180 (and the ratings export): csv quotes a field holding a character of the
+    # line terminator, so with "\n" alone a "\r" inside a name would go out unquoted.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([*table.columns, "notes"])
     for row in table.rows:
         notes: list[str] = []
@@ -176,7 +187,8 @@ def table_csv(table: Table) -> str:
             if cell.note and cell.note not in seen:
                 seen.add(cell.note)
                 notes.append(f"{column}: {cell.note}")
-        writer.writerow([*(_csv_value(cell.value) for cell in row), "; ".join(notes)])
+        notes_cell = csv_cell("; ".join(notes))
+        writer.writerow([*(_csv_value(cell.value) for cell in row), notes_cell])
     return out.getvalue()
 
 

@@ -1,4 +1,5 @@
-"""Export benchmark: 300,000 ratings with their texts to CSV and JSONL, timed, with peak memory.
+"""Export benchmark: 300,000 ratings with their texts to CSV and JSONL (and Parquet with
+`--formats csv,jsonl,parquet`), timed, with peak memory.
 
 Builds (or reuses) a generated project in a PostgreSQL benchmark database with set-based SQL
 inserts: `--pairs` pairs (one per prompt, completions of about `--text-chars` characters, one in
@@ -93,7 +94,7 @@ def build_project(*, pairs: int, text_chars: int) -> tuple[str, int]:
                 """INSERT INTO annotate_rating
                           (pair_id, criterion_id, rater_kind, rater, user_id, assignment_id,
                           shown_first, value_shown, preference, verdict, with_suggestion,
-                          rationale, source, created_at)
+                          rationale, source, created_at, updated_at)
                    SELECT pair_id, criterion_id, 'human', 'labeler-' || r, NULL, NULL,
                           CASE WHEN a_first THEN 'a' ELSE 'b' END,
                           CASE WHEN shown = 0 THEN 'tie'
@@ -103,7 +104,7 @@ def build_project(*, pairs: int, text_chars: int) -> tuple[str, int]:
                           CASE WHEN pref < 0 THEN 'a' WHEN pref > 0 THEN 'b' ELSE 'tie' END,
                           false,
                           CASE WHEN r = 1 THEN '=because it is shorter' ELSE '' END,
-                          'labeling', now()
+                          'labeling', now(), now()
                    FROM (
                        SELECT pr.id AS pair_id, c.id AS criterion_id, r,
                               (pr.id + r) %% 2 = 0 AS a_first,
@@ -152,6 +153,19 @@ def check_file(fmt: str, path: Path, expected: int) -> str:
                     return f"FAIL: unescaped formula cell in rating {row['rating_id']}"
                 if not row["completion_b"].lstrip("'-").lstrip().startswith("model-b answers"):
                     return f"FAIL: wrong text in rating {row['rating_id']}"
+    elif fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        # Row group by row group, so the check holds no more of the file than the export did.
+        parquet = pq.ParquetFile(path)
+        for batch in parquet.iter_batches(columns=["rating_id", "completion_b"]):
+            for rating_id, text in zip(
+                batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True
+            ):
+                rows += 1
+                ids.add(rating_id)
+                if not text.lstrip("- ").startswith("model-b answers"):
+                    return f"FAIL: wrong text in rating {rating_id}"
     else:
         with path.open(encoding="utf-8") as handle:
             for line in handle:

@@ -49,6 +49,12 @@ class ExportApi(APIView):
                 float,
                 description="dpo: least share of the winning verdict (0..1, default 0.5).",
             ),
+            OpenApiParameter(
+                "include_suggested",
+                bool,
+                description="dpo: also count human ratings made with a judge's suggestion "
+                "shown (verify mode); default false, as the report keeps them apart.",
+            ),
         ],
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
     )
@@ -65,5 +71,6 @@ class ExportApi(APIView):
             criterion=params.get("criterion"),
             source=params.get("source"),
             min_agreement=params.get("min_agreement"),
+            include_suggested=params.get("include_suggested"),
         )
         return export_response(project=project, spec=spec)

@@ -26,6 +26,10 @@ class ExportForm(forms.Form):
         initial=DEFAULT_MIN_AGREEMENT,
         widget=forms.NumberInput(attrs={"step": "0.05"}),
     )
+    include_suggested = forms.BooleanField(
+        required=False,
+        label="Also count human ratings made with a judge's suggestion shown (verify mode)",
+    )
 
     def __init__(self, *args: object, criteria: list[str], judges: list[str], **kwargs: object):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

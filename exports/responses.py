@@ -1,33 +1,18 @@
 """The HTTP response of an export, shared by the page and the API."""
 
-import tempfile
-
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
 from annotate.models import Project
-from exports.services import ExportFormat, ExportSpec, export_stream, export_write
+from exports.services import ExportSpec, export_stream
 
 
 def export_response(*, project: Project, spec: ExportSpec) -> HttpResponseBase:
-    """CSV/JSONL/DPO stream as they are read, so no request waits for the whole file.
+    """Every format streams as it is read, so no request waits for (or holds) the whole file.
 
-    Parquet needs its footer written last, so it goes to an anonymous temporary file (row group by
-    row group) that is streamed back and removed when the response closes it.
+    Parquet too: its row groups go out as they are written and its footer comes last.
     """
     filename = spec.filename(project=project)
-    if spec.format == ExportFormat.PARQUET:
-        # Not a `with`: the response closes (and so deletes) the file once it has been sent.
-        handle = tempfile.TemporaryFile()  # noqa: SIM115
-        try:
-            export_write(project=project, spec=spec, out=handle)
-        except BaseException:
-            handle.close()
-            raise
-        handle.seek(0)
-        return FileResponse(
-            handle, as_attachment=True, filename=filename, content_type=spec.content_type
-        )
     response = StreamingHttpResponse(
         export_stream(project=project, spec=spec), content_type=spec.content_type
     )

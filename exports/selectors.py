@@ -173,6 +173,7 @@ def dpo_records(
     criterion: str | None,
     source: str,
     min_agreement: float,
+    include_suggested: bool = False,
     chunk_size: int = CHUNK_SIZE,
 ) -> Iterator[list[DpoRecord]]:
     """Preference pairs, one per (pair, criterion) with a decisive verdict, chunk by chunk of pairs.
@@ -180,8 +181,13 @@ def dpo_records(
     `source` is "human" (the strict plurality of human verdicts, kept when its share of the unit's
     human verdicts is at least `min_agreement`) or an LLM rater's name (its verdict as
     `judge_verdict` defines). Ties and units with no single most common verdict are dropped.
+    Human ratings made with a judge's suggestion shown (verify mode) count only with
+    `include_suggested`: by default they are left out, as the report keeps them apart from
+    blind ratings, so that a "human" preference is not the judge's own echoed back.
     """
     ratings = Rating.objects.filter(pair__project=project)
+    if not include_suggested:
+        ratings = ratings.filter(with_suggestion=False)
     if source == HUMAN_SOURCE:
         ratings = ratings.filter(rater_kind=RaterKind.HUMAN)
     else:

@@ -1,23 +1,25 @@
 """Export files: ratings in the long format (CSV, JSONL, Parquet) and DPO preference pairs (JSONL).
 
 Every format is produced chunk by chunk from the selectors, so memory stays flat whatever the
-project's size: CSV/JSONL/DPO as a stream of encoded chunks (an HTTP response or a file), Parquet
-as one row group per chunk. Only fixed columns are written, none of which can hold a secret.
+project's size: every format is a stream of encoded chunks (an HTTP response or a file), Parquet
+with one row group per chunk. Only fixed columns are written, none of which can hold a secret.
 """
 
+import io
 import json
 import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from annotate.models import Project
 from concord.api_errors import ApplicationError
+from exports.csv_cells import csv_text
 from exports.selectors import (
     CHUNK_SIZE,
     HUMAN_SOURCE,
@@ -46,9 +48,6 @@ CONTENT_TYPES = {
 
 DEFAULT_MIN_AGREEMENT = 0.5
 
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
 _PARQUET_TYPES = {
     "rating_id": pa.int64(),
     "pair_id": pa.int64(),
@@ -72,11 +71,13 @@ class ExportSpec:
     criterion: str | None = None
     source: str = HUMAN_SOURCE
     min_agreement: float = DEFAULT_MIN_AGREEMENT
+    include_suggested: bool = False
 
     def filename(self, *, project: Project) -> str:
         suffix = f"-{self.criterion}" if self.criterion else ""
         if self.format == ExportFormat.DPO:
-            return f"{project.slug}-dpo{suffix}-{self.source}.jsonl"
+            suggested = "-with-suggested" if self.include_suggested else ""
+            return f"{project.slug}-dpo{suffix}-{self.source}{suggested}.jsonl"
         return f"{project.slug}-ratings{suffix}.{self.format.value}"
 
     @property
@@ -91,6 +92,7 @@ def export_spec_check(
     criterion: str | None = None,
     source: str | None = None,
     min_agreement: str | float | None = None,
+    include_suggested: str | bool | None = None,
 ) -> ExportSpec:
     """A checked ExportSpec, or ApplicationError naming the bad field."""
     try:
@@ -124,27 +126,26 @@ def export_spec_check(
                 extra={"field": "min_agreement"},
             )
     return ExportSpec(
-        format=export_format, criterion=criterion, source=source, min_agreement=agreement
+        format=export_format,
+        criterion=criterion,
+        source=source,
+        min_agreement=agreement,
+        include_suggested=_flag(include_suggested, "include_suggested"),
     )
 
 
-def csv_cell(value: str) -> str:
-    """The cell with a leading quote when a spreadsheet would otherwise run it as a formula."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off", "")
 
 
-def csv_text(value: str) -> str:
-    """A text cell as `csv.writer` writes it (QUOTE_MINIMAL), after formula escaping.
-
-    Written by hand because the csv module copies long texts character by character, which made
-    it most of an export's time; tests check the output reads back with `csv`.
-    """
-    value = csv_cell(value)
-    if '"' in value:
-        return '"' + value.replace('"', '""') + '"'
-    if "," in value or "\n" in value or "\r" in value:
-        return '"' + value + '"'
-    return value
+def _flag(value: str | bool | None, field: str) -> bool:
+    """A yes/no option given as a bool or as text ("true"/"false", "1"/"0", ...); absent = no."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = value.strip().lower()
+    if text in _TRUE + _FALSE:
+        return text in _TRUE
+    raise ApplicationError(f"{field}: {value!r} is not true or false.", extra={"field": field})
 
 
 def _csv_line(row: RatingRow) -> str:
@@ -218,6 +219,7 @@ def _dpo_chunks(
         criterion=spec.criterion,
         source=spec.source,
         min_agreement=spec.min_agreement,
+        include_suggested=spec.include_suggested,
         chunk_size=chunk_size,
     ):
         if chunk:
@@ -225,54 +227,84 @@ def _dpo_chunks(
             yield text.encode(), len(chunk)
 
 
+class _Drain(io.RawIOBase):
+    """A write-only file that keeps what is written until taken: the Parquet writer's sink."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._pending += data
+        return len(data)
+
+    def take(self) -> bytes:
+        data = bytes(self._pending)
+        self._pending.clear()
+        return data
+
+
+def _parquet_batch(chunk: list[RatingRow]) -> pa.RecordBatch:
+    columns = list(zip(*chunk, strict=True))
+    return pa.record_batch(
+        [
+            pa.array(values, type=field.type)
+            for values, field in zip(columns, PARQUET_SCHEMA, strict=True)
+        ],
+        schema=PARQUET_SCHEMA,
+    )
+
+
+def _parquet_chunks(
+    *, project: Project, spec: ExportSpec, chunk_size: int = CHUNK_SIZE
+) -> Iterator[tuple[bytes, int]]:
+    """The Parquet file in pieces: one row group per chunk, then the footer.
+
+    A Parquet file is written front to back (magic, row groups, then the footer that indexes
+    them), so it streams like the text formats: each row group's bytes are sent as soon as
+    the writer has written them, and only the footer's few bytes per row group wait for the end.
+    """
+    sink = _Drain()
+    written = 0
+    with pq.ParquetWriter(sink, PARQUET_SCHEMA) as writer:
+        for chunk in rating_rows(project=project, criterion=spec.criterion, chunk_size=chunk_size):
+            writer.write_batch(_parquet_batch(chunk))
+            written += len(chunk)
+            yield sink.take(), len(chunk)
+        if written == 0:
+            # A file with the schema and no rows, rather than one without a schema.
+            writer.write_table(PARQUET_SCHEMA.empty_table())
+    yield sink.take(), 0
+
+
 def export_chunks(
     *, project: Project, spec: ExportSpec, chunk_size: int = CHUNK_SIZE
 ) -> Iterator[tuple[bytes, int]]:
-    """Encoded pieces of a text export with the number of records in each."""
+    """Encoded pieces of an export with the number of records in each."""
     if spec.format == ExportFormat.CSV:
         return _csv_chunks(project=project, spec=spec, chunk_size=chunk_size)
     if spec.format == ExportFormat.JSONL:
         return _jsonl_chunks(project=project, spec=spec, chunk_size=chunk_size)
     if spec.format == ExportFormat.DPO:
         return _dpo_chunks(project=project, spec=spec, chunk_size=chunk_size)
-    raise ApplicationError("parquet is written to a file, not streamed in pieces.")
+    return _parquet_chunks(project=project, spec=spec, chunk_size=chunk_size)
 
 
 def export_stream(
     *, project: Project, spec: ExportSpec, chunk_size: int = CHUNK_SIZE
 ) -> Iterator[bytes]:
     for data, _ in export_chunks(project=project, spec=spec, chunk_size=chunk_size):
-        yield data
-
-
-def _parquet_write(
-    *, project: Project, spec: ExportSpec, out: BinaryIO, chunk_size: int = CHUNK_SIZE
-) -> int:
-    written = 0
-    with pq.ParquetWriter(out, PARQUET_SCHEMA) as writer:
-        for chunk in rating_rows(project=project, criterion=spec.criterion, chunk_size=chunk_size):
-            columns = list(zip(*chunk, strict=True))
-            batch = pa.record_batch(
-                [
-                    pa.array(values, type=field.type)
-                    for values, field in zip(columns, PARQUET_SCHEMA, strict=True)
-                ],
-                schema=PARQUET_SCHEMA,
-            )
-            writer.write_batch(batch)
-            written += len(chunk)
-        if written == 0:
-            # A file with the schema and no rows, rather than one without a schema.
-            writer.write_table(PARQUET_SCHEMA.empty_table())
-    return written
+        if data:
+            yield data
 
 
 def export_write(
     *, project: Project, spec: ExportSpec, out: BinaryIO, chunk_size: int = CHUNK_SIZE
 ) -> int:
     """Write the export to a binary file object; returns the number of records written."""
-    if spec.format == ExportFormat.PARQUET:
-        return _parquet_write(project=project, spec=spec, out=out, chunk_size=chunk_size)
     written = 0
     for data, rows in export_chunks(project=project, spec=spec, chunk_size=chunk_size):
         out.write(data)

@@ -29,11 +29,22 @@ def value_counts(units: np.ndarray, values: np.ndarray, n_values: int) -> np.nda
     return flat.reshape(n_units, n_values)
 
 
+def verdict_codes(verdicts: pd.Series) -> np.ndarray:
+    """Verdicts as codes 0 = a, 1 = tie, 2 = b (the frame's verdicts are checked by coerce_frame).
+
+    Two vectorised comparisons: a million string verdicts take a tenth of what `.map` takes.
+    """
+    is_a = (verdicts == "a").to_numpy(dtype=bool)
+    is_b = (verdicts == "b").to_numpy(dtype=bool)
+    return np.where(
+        is_a, VERDICT_CODES["a"], np.where(is_b, VERDICT_CODES["b"], VERDICT_CODES["tie"])
+    )
+
+
 def verdict_counts(frame: pd.DataFrame) -> tuple[pd.Index, np.ndarray]:
     """The frame's units and their (a, tie, b) verdict counts."""
     units, index = pd.factorize(frame["unit"])
-    codes = frame["verdict"].map(VERDICT_CODES).to_numpy(dtype=np.int64)
-    return pd.Index(index), value_counts(units, codes, 3)
+    return pd.Index(index), value_counts(units, verdict_codes(frame["verdict"]), 3)
 
 
 def majority_codes(counts: np.ndarray) -> np.ndarray:
@@ -62,7 +73,7 @@ def krippendorff_alpha(frame: pd.DataFrame, level: AlphaLevel) -> tuple[float | 
     units = pd.factorize(frame["unit"])[0]
     if level == "nominal":
         domain = np.arange(3)
-        values = frame["verdict"].map(VERDICT_CODES).to_numpy(dtype=np.int64)
+        values = verdict_codes(frame["verdict"])
     else:
         preference = frame["preference"].to_numpy(dtype=np.int64)
         domain = np.unique(preference)
@@ -101,7 +112,11 @@ def nominal_alpha_from_patterns(patterns: np.ndarray, weights: np.ndarray) -> np
 def alpha_nominal_ci95(
     frame: pd.DataFrame, *, rounds: int, seed: int
 ) -> tuple[list[float] | None, str | None]:
-    """Percentile 95% interval of nominal alpha, resampling the pairable units (seeded)."""
+    """Percentile 95% interval of nominal alpha, resampling the pairable units (seeded).
+
+    A round whose resample has a single value has no alpha; the interval is taken over the
+    defined rounds and the note says how many those were. Below half of the rounds it is None.
+    """
     if rounds < 1:
         return None, "bootstrap disabled (0 rounds)"
     _, counts = verdict_counts(frame) if not frame.empty else (None, np.zeros((0, 3), int))
@@ -113,11 +128,18 @@ def alpha_nominal_ci95(
     rng = np.random.default_rng(seed)
     weights = rng.multinomial(len(pairable), frequency / frequency.sum(), size=rounds)
     alphas = nominal_alpha_from_patterns(patterns, weights)
-    undefined = int((~np.isfinite(alphas)).sum())
-    if undefined:
+    defined = alphas[np.isfinite(alphas)]
+    undefined = rounds - len(defined)
+    if len(defined) * 2 < rounds:
         return None, f"alpha undefined in {undefined} of {rounds} bootstrap rounds"
-    low, high = np.percentile(alphas, [2.5, 97.5])
-    return [float(low), float(high)], None
+    low, high = np.percentile(defined, [2.5, 97.5])
+    note = None
+    if undefined:
+        note = (
+            f"from the {len(defined)} of {rounds} bootstrap rounds in which alpha is defined "
+            f"({undefined} resampled every pairable rating to one value)"
+        )
+    return [float(low), float(high)], note
 
 
 def fleiss_kappa(frame: pd.DataFrame) -> tuple[float | None, str]:
@@ -176,6 +198,8 @@ def human_agreement(frame: pd.DataFrame, *, bootstrap: int, seed: int) -> dict[s
         put(result, f"alpha_{level}", value, note)
     ci, note = alpha_nominal_ci95(frame, rounds=bootstrap, seed=seed)
     put(result, "alpha_nominal_ci95", ci, note)
+    if ci is not None and note:
+        result["alpha_nominal_ci95_note"] = note
     kappa, note = fleiss_kappa(frame)
     put(result, "fleiss_kappa", kappa, note)
     if kappa is not None:
@@ -192,7 +216,8 @@ def cohen_kappa(first: pd.Series, second: pd.Series) -> tuple[float | None, str 
         return None, "fewer than two units rated by both"
     if first.nunique() == 1 and second.nunique() == 1:
         return None, "both raters gave one verdict everywhere, so kappa is undefined"
-    kappa = number(cohen_kappa_score(first, second, labels=list(VERDICT_LABELS)))
+    # Integer codes, not strings: sklearn sorts its inputs several times, and strings sort slowly.
+    kappa = number(cohen_kappa_score(verdict_codes(first), verdict_codes(second), labels=[0, 1, 2]))
     return kappa, None if kappa is not None else "kappa is undefined for these ratings"
 
 
@@ -244,7 +269,7 @@ def _human_units(humans: pd.DataFrame) -> pd.DataFrame:
 
 def _compare(joined: pd.DataFrame) -> dict[str, Any]:
     result: dict[str, Any] = {}
-    judge_code = joined["judge_verdict"].map(VERDICT_CODES).to_numpy()
+    judge_code = verdict_codes(joined["judge_verdict"])
     counts = joined[["n_a", "n_tie", "n_b"]].to_numpy()
     matches = counts[np.arange(len(counts)), judge_code]
     total = counts.sum()

@@ -9,13 +9,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.metrics.agreement import VERDICT_CODES, majority_codes, value_counts
+from analysis.metrics.agreement import majority_codes, value_counts, verdict_codes
 from analysis.metrics.values import put
 
 MIN_LABELERS_FOR_OUTLIERS = 3
+OUTLIER_MADS = 3.0
+# 1.4826 x MAD estimates the standard deviation when the values are normal.
+MAD_SCALE = 1.4826
+OUTLIER_MIN_GAP = 0.1
 OUTLIER_RULE = (
-    "flagged when agreement_with_others is more than 2 MAD (median absolute deviation, "
-    f"unscaled) below the labelers' median; needs {MIN_LABELERS_FOR_OUTLIERS}+ labelers"
+    "flagged when agreement_with_others is below the labelers' median by more than "
+    f"{OUTLIER_MADS:g} scaled MADs ({MAD_SCALE} x the median absolute deviation) and by more "
+    f"than {OUTLIER_MIN_GAP:g}; needs {MIN_LABELERS_FOR_OUTLIERS}+ labelers with an agreement"
 )
 
 
@@ -24,7 +29,7 @@ def labeler_quality(frame: pd.DataFrame) -> dict[str, Any]:
     if frame.empty:
         return {"outlier_rule": OUTLIER_RULE, "raters": {}}
     units = pd.factorize(frame["unit"])[0]
-    own = frame["verdict"].map(VERDICT_CODES).to_numpy(dtype=np.int64)
+    own = verdict_codes(frame["verdict"])
     others = value_counts(units, own, 3)[units]
     others[np.arange(len(own)), own] -= 1
     has_others = others.sum(axis=1) > 0
@@ -53,7 +58,7 @@ def labeler_quality(frame: pd.DataFrame) -> dict[str, Any]:
         median_time_ms=("time_spent_ms", "median"),
     )
     agreement = (summary["agrees"] / summary["compared"]).where(summary["compared"] > 0)
-    flagged = _outliers(agreement.dropna())
+    flagged = outliers(agreement.dropna())
 
     raters: dict[str, Any] = {}
     for rater, row in summary.iterrows():
@@ -73,9 +78,18 @@ def labeler_quality(frame: pd.DataFrame) -> dict[str, Any]:
     return {"outlier_rule": OUTLIER_RULE, "raters": raters}
 
 
-def _outliers(agreement: pd.Series) -> pd.Series:
+def outliers(agreement: pd.Series) -> pd.Series:
+    """Which labelers agree with the others unusually little (a robust, one-sided rule).
+
+    A labeler is flagged when their agreement is below the median by more than OUTLIER_MADS
+    scaled MADs (MAD_SCALE x the median absolute deviation, a robust standard deviation) AND by
+    more than OUTLIER_MIN_GAP in absolute terms. The floor matters when most labelers agree
+    almost equally: the MAD is then near 0 and anyone a hair below the median would be flagged.
+    With fewer than MIN_LABELERS_FOR_OUTLIERS labelers nobody is flagged.
+    """
     if len(agreement) < MIN_LABELERS_FOR_OUTLIERS:
         return pd.Series(False, index=agreement.index)
     median = agreement.median()
-    mad = (agreement - median).abs().median()
-    return agreement < median - 2 * mad
+    scaled_mad = MAD_SCALE * (agreement - median).abs().median()
+    gap = median - agreement
+    return (gap > OUTLIER_MADS * scaled_mad) & (gap > OUTLIER_MIN_GAP)

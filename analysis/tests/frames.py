@@ -50,12 +50,17 @@ def frame_of(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return coerce_frame(pd.DataFrame([rating(**row) for row in rows]))
 
 
-def pandalm_frame() -> pd.DataFrame:
-    """The PandaLM test set: three annotators and GPT-3.5 (one call, order unknown) per item."""
+def pandalm_frame(*, with_pandalm_7b: bool = False) -> pd.DataFrame:
+    """The PandaLM test set: three annotators and GPT-3.5 (one call, order unknown) per item,
+    and with `with_pandalm_7b` the PandaLM-7B verdicts as a second judge."""
     items = json.loads((PANDALM / "testset-v1.json").read_text())
     gpt = {
         r["idx"]: r["gpt_result"]
         for r in json.loads((PANDALM / "gpt-3.5-turbo-testset-v1.json").read_text())
+    }
+    pandalm = {
+        r["idx"]: int(r["pandalm_result"])
+        for r in json.loads((PANDALM / "pandalm-7b-testset-v1.json").read_text())
     }
     rows = []
     for item in items:
@@ -85,4 +90,14 @@ def pandalm_frame() -> pd.DataFrame:
                 "verdict": GPT_VERDICT[gpt[item["idx"]]],
             }
         )
+        if with_pandalm_7b:
+            rows.append(
+                base
+                | {
+                    "rater": "pandalm-7b",
+                    "rater_kind": "llm",
+                    "rater_group": "pandalm-7b",
+                    "verdict": LABEL_VERDICT[pandalm[item["idx"]]],
+                }
+            )
     return frame_of(rows)

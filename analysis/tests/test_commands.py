@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from scipy import stats
+from scipy.optimize import minimize
+from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa
 
 from analysis.tests.report_project import rate_project
@@ -197,35 +200,134 @@ def test_the_demo_report_matches_numbers_computed_independently_from_the_raw_fil
     assert judge["agreement_with_ties"] == pytest.approx(matches / humans.size, abs=1e-12)
     assert judge["n"] == 999
     assert report["counts"]["labelers"] == 3
-    assert report["counts"]["judges"] == 1
+    assert report["counts"]["judges"] == 2
+    assert report["counts"]["llm_ratings"] == 2 * 999
+
+    # Both judges saw response1 first; the annotators' order is unknown, so no human figure.
+    gpt_answers = [row["gpt_result"] for row in json.loads(
+        (PANDALM / "gpt-3.5-turbo-testset-v1.json").read_text())]  # fmt: skip
+    pandalm_answers = [
+        int(row["pandalm_result"])
+        for row in json.loads((PANDALM / "pandalm-7b-testset-v1.json").read_text())
+    ]
+    first_wins = {
+        "gpt-3.5-turbo": (gpt_answers.count("1"), gpt_answers.count("1") + gpt_answers.count("2")),
+        "pandalm-7b": (
+            pandalm_answers.count(1),
+            pandalm_answers.count(1) + pandalm_answers.count(2),
+        ),
+    }
+    assert first_wins == {"gpt-3.5-turbo": (460, 936), "pandalm-7b": (433, 892)}
+    for name, (won, decisive) in first_wins.items():
+        block = section["position_bias"][name]
+        assert block["n_decisive"] == decisive
+        assert block["first_shown_win_rate"] == pytest.approx(won / decisive, abs=1e-12)
+        assert block["p_value"] == pytest.approx(
+            stats.binomtest(won, decisive, 0.5).pvalue, abs=1e-12
+        )
+    assert section["position_bias"]["human"]["first_shown_win_rate"] is None
+    assert "known shown order" in section["position_bias"]["human"]["first_shown_win_rate_note"]
     assert Counter(row["model"] for row in section["leaderboard"]["human"]) == Counter(
         ["llama-7b", "pythia-6.9b", "bloom-7b", "opt-7b", "cerebras-gpt-6.7B"]
     )
     assert section["leaderboard"]["human"][0]["model"] == "llama-7b"
 
 
+def majority_code(codes: np.ndarray) -> int:
+    """The most common verdict code (0 = a, 1 = tie, 2 = b) of one unit; a shared top is a tie."""
+    counts = np.bincount(codes, minlength=3)
+    top = np.flatnonzero(counts == counts.max())
+    return int(top[0]) if len(top) == 1 else 1
+
+
+def bradley_terry_elo(games: list[tuple[str, str, int]]) -> dict[str, float]:
+    """Elo ratings (mean 1000) by maximising the Bradley-Terry log-likelihood with scipy.
+
+    games: (model_a, model_b, verdict code); a tie is half a win for each side.
+    """
+    models = sorted({m for a, b, _ in games for m in (a, b)})
+    index = {m: i for i, m in enumerate(models)}
+    wins = np.zeros((len(models), len(models)))
+    for a, b, code in games:
+        share = {0: 1.0, 1: 0.5, 2: 0.0}[code]
+        wins[index[a], index[b]] += share
+        wins[index[b], index[a]] += 1 - share
+
+    def negative_log_likelihood(free: np.ndarray) -> tuple[float, np.ndarray]:
+        theta = np.append(free, -free.sum())  # log strengths summing to 0
+        diff = theta[:, None] - theta[None, :]
+        p_win = 1 / (1 + np.exp(-diff))
+        value = -(wins * np.log(p_win)).sum()
+        grad_theta = -(wins * (1 - p_win)).sum(axis=1) + (wins * (1 - p_win)).sum(axis=0)
+        return value, grad_theta[:-1] - grad_theta[-1]
+
+    fitted = minimize(
+        negative_log_likelihood,
+        np.zeros(len(models) - 1),
+        jac=True,
+        method="BFGS",
+        options={"gtol": 1e-12},
+    ).x
+    theta = np.append(fitted, -fitted.sum())
+    return {m: 1000 + 400 * theta[i] / np.log(10) for m, i in index.items()}
+
+
+def vendor_line(
+    index: int,
+    models: tuple[str, str],
+    rater: str,
+    kind: str,
+    code: int,
+    strength: int,
+    a_first: bool,
+) -> str:
+    """One line of the other tool's ratings file, from a canonical verdict code and order.
+
+    Odd pairs are written the other way round (B's model first), as another tool may.
+    """
+    winner, shown = ("a", "tie", "b")[code], "a" if a_first else "b"
+    size = "" if code == 1 else str(strength)
+    model_a, model_b = models
+    if index % 2:
+        flip = {"a": "b", "b": "a", "tie": "tie"}
+        model_a, model_b, winner, shown = model_b, model_a, flip[winner], flip[shown]
+    return f"q{index},{model_a},{model_b},helpfulness,{rater},{kind},{winner},{size},{shown}"
+
+
 def test_ratings_imported_from_another_tool_give_numbers_an_independent_computation_reproduces(
     project, tmp_path
 ):
     rng = np.random.default_rng(7)
-    winners = ("a", "tie", "b")
-    humans = rng.choice(3, size=(30, 3), p=[0.45, 0.15, 0.4])  # 30 pairs x 3 vendor raters
-    judge = rng.choice(3, size=(30, 2), p=[0.45, 0.1, 0.45])  # one judge, both orders
-    lines = ["prompt_id,model_a,model_b,criterion,rater,rater_kind,winner,shown_first"]
-    for index in range(30):
-        make_pair(project, external_id=f"q{index}", models_=("m-one", "m-two"))
+    n_pairs, k = 60, 4  # the project's criteria are on the 8-point scale: strengths 1..4
+    model_pairs = (("m-one", "m-two"), ("m-one", "m-three"), ("m-three", "m-two"))  # canonical
+    # Verdict codes 0 = A, 1 = tie, 2 = B in canonical orientation, with strengths and orders.
+    # 3 vendor raters; m-one beats m-two, m-three beats m-one, more often than not.
+    skill = ([0.6, 0.15, 0.25], [0.25, 0.15, 0.6], [0.45, 0.15, 0.4])
+    humans = np.array([rng.choice(3, size=3, p=skill[index % 3]) for index in range(n_pairs)])
+    human_strength = rng.integers(1, k + 1, size=(n_pairs, 3))
+    human_a_first = (np.arange(n_pairs)[:, None] + np.arange(3)[None, :]) % 2 == 0
+    judge = rng.choice(3, size=(n_pairs, 2), p=[0.45, 0.1, 0.45])  # orders: A first, B first
+    judge_strength = rng.integers(1, k + 1, size=(n_pairs, 2))
+
+    lines = ["prompt_id,model_a,model_b,criterion,rater,rater_kind,winner,strength,shown_first"]
+    for index in range(n_pairs):
+        model_a, model_b = model_pairs[index % 3]
+        make_pair(project, external_id=f"q{index}", models_=(model_a, model_b))
+
         for rater in range(3):
-            shown = "ab"[(index + rater) % 2]
-            winner = winners[humans[index, rater]]
-            if index % 2:  # the other tool wrote some pairs in the other order
-                flipped = {"a": "b", "b": "a", "tie": "tie"}[winner]
-                row = f"q{index},m-two,m-one,helpfulness,vendor-{rater},human,{flipped},{shown}"
-            else:
-                row = f"q{index},m-one,m-two,helpfulness,vendor-{rater},human,{winner},{shown}"
-            lines.append(row)
-        for order, shown in enumerate("ab"):
-            winner = winners[judge[index, order]]
-            lines.append(f"q{index},m-one,m-two,helpfulness,judge-z,llm,{winner},{shown}")
+            lines.append(
+                vendor_line(
+                    index, (model_a, model_b), f"vendor-{rater}", "human", humans[index, rater],
+                    human_strength[index, rater], human_a_first[index, rater],
+                )
+            )  # fmt: skip
+        for order in range(2):
+            lines.append(
+                vendor_line(
+                    index, (model_a, model_b), "judge-z", "llm", judge[index, order],
+                    judge_strength[index, order], order == 0,
+                )
+            )  # fmt: skip
     path = tmp_path / "vendor.csv"
     path.write_text("\n".join(lines) + "\n")
     call_command("import_ratings", "chatbot-eval", str(path), stdout=io.StringIO())
@@ -247,3 +349,55 @@ def test_ratings_imported_from_another_tool_give_numbers_an_independent_computat
     assert overall["agreement_without_ties"] == pytest.approx(
         ((humans == unit[:, None]) & decisive).sum() / decisive.sum(), abs=1e-12
     )
+
+    # Cohen's kappa: the judge's unit verdict against the human majority (scikit-learn).
+    majority = np.array([majority_code(row) for row in humans])
+    assert overall["cohen_kappa"] == pytest.approx(
+        cohen_kappa_score(unit, majority, labels=[0, 1, 2]), abs=1e-12
+    )
+    # Pearson and Spearman on signed preferences scaled to [-1, 1] (scipy).
+    sign = np.array([-1, 0, 1])
+    human_preference = (sign[humans] * human_strength / k).mean(axis=1)
+    judge_preference = (sign[judge] * judge_strength / k).mean(axis=1)
+    assert overall["pearson"] == pytest.approx(
+        stats.pearsonr(judge_preference, human_preference).statistic, abs=1e-12
+    )
+    assert overall["spearman"] == pytest.approx(
+        stats.spearmanr(judge_preference, human_preference).statistic, abs=1e-12
+    )
+    assert overall["n"] == n_pairs
+
+    # Position bias from the shown order: first-shown wins counted by hand, exact binomial test.
+    for group, codes, a_first in (
+        ("human", humans, human_a_first),
+        ("judge-z", judge, np.tile([True, False], (n_pairs, 1))),
+    ):
+        block = section["position_bias"][group]
+        first_code = np.where(a_first, 0, 2)
+        is_decisive = codes != 1
+        first_won = int(((codes == first_code) & is_decisive).sum())
+        n_decisive = int(is_decisive.sum())
+        test = stats.binomtest(first_won, n_decisive, 0.5)
+        assert block["n_decisive"] == n_decisive
+        assert block["first_shown_win_rate"] == pytest.approx(first_won / n_decisive, abs=1e-12)
+        assert block["p_value"] == pytest.approx(test.pvalue, abs=1e-12)
+        wilson = test.proportion_ci(confidence_level=0.95, method="wilson")
+        assert block["ci95"] == pytest.approx([wilson.low, wilson.high], abs=1e-9)
+        assert block["tie_rate"] == pytest.approx((codes == 1).mean(), abs=1e-12)
+    judge_bias = section["position_bias"]["judge-z"]
+    assert judge_bias["swap_consistency"] == pytest.approx((judge[:, 0] == judge[:, 1]).mean())
+    assert judge_bias["n_swapped_pairs"] == n_pairs
+
+    # Leaderboards against a direct maximisation of the Bradley-Terry likelihood (scipy).
+    pair_models = [model_pairs[index % 3] for index in range(n_pairs)]
+    human_games = [(*pair_models[i], int(code)) for i in range(n_pairs) for code in humans[i]]
+    judge_games = [(*pair_models[i], int(unit[i])) for i in range(n_pairs)]
+    for group, games in (("human", human_games), ("judge-z", judge_games)):
+        expected = bradley_terry_elo(games)
+        board = {row["model"]: row for row in section["leaderboard"][group]}
+        assert set(board) == set(expected)
+        for model, rating in expected.items():
+            assert board[model]["rating"] == pytest.approx(rating, abs=1e-3), (group, model)
+        wins = sum(1 for a, b, code in games if (code == 0 and a == "m-one") or
+                   (code == 2 and b == "m-one"))  # fmt: skip
+        assert board["m-one"]["wins"] == wins

@@ -1,4 +1,5 @@
 import math
+import re
 
 import krippendorff
 import numpy as np
@@ -119,6 +120,30 @@ def test_the_alpha_interval_is_seeded_and_brackets_the_estimate():
     assert high - low < 0.2
 
 
+def test_bootstrap_rounds_without_an_alpha_are_left_out_and_counted_not_fatal():
+    # 10 units where both raters say A and 2 where they split: a resample of only agreeing
+    # units (about (10/12)^12 = 11% of rounds) has one value and no alpha.
+    rows = [
+        {"pair_id": unit, "rater": rater, "verdict": "a" if unit < 10 or rater == "r1" else "b"}
+        for unit in range(12)
+        for rater in ("r1", "r2")
+    ]
+    frame = frame_of(rows)
+    (low, high), note = agreement.alpha_nominal_ci95(frame, rounds=400, seed=3)
+    found = re.fullmatch(
+        r"from the (\d+) of 400 bootstrap rounds in which alpha is defined \((\d+) resampled "
+        r"every pairable rating to one value\)",
+        note,
+    )
+    assert found is not None, note
+    defined, undefined = int(found[1]), int(found[2])
+    assert defined + undefined == 400 and 10 < undefined < 100
+    assert -1 <= low <= high <= 1
+    block = agreement.human_agreement(frame, bootstrap=400, seed=3)
+    assert block["alpha_nominal_ci95"] == [low, high]
+    assert block["alpha_nominal_ci95_note"] == note
+
+
 @pytest.mark.parametrize(
     ("rows", "reason"),
     [
@@ -193,6 +218,15 @@ def test_gpt35_against_the_pandalm_majority_matches_the_published_figures():
     assert result["n"] == 999
     assert round(result["accuracy"], 4) == 0.7107
     assert round(result["macro_f1"], 4) == 0.5755
+
+
+def test_pandalm_7b_against_the_pandalm_majority_matches_the_published_figures():
+    frame = pandalm_frame(with_pandalm_7b=True)
+    humans = frame.query("rater_kind == 'human'")
+    result = agreement.judge_vs_majority(humans, frame.query("rater_group == 'pandalm-7b'"))
+    assert result["n"] == 999
+    assert round(result["accuracy"], 4) == 0.6677
+    assert round(result["macro_f1"], 4) == 0.5743
 
 
 def judge_rows(pair_id, first_verdict, second_verdict, **extra):

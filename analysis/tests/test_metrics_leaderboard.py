@@ -96,3 +96,21 @@ def test_rank_correlation_compares_the_ratings_of_shared_models():
     assert result["pearson_of_ranks"] == pytest.approx(0.5)
     too_few = leaderboard.rank_correlation(human[:2], judge[:2])
     assert too_few["spearman"] is None and "fewer than 3 models" in too_few["spearman_note"]
+
+
+def test_a_fit_that_has_not_converged_keeps_its_rating_and_says_so(monkeypatch):
+    # Enough verdicts both ways on every pair that no bootstrap round lacks an estimate.
+    rows = verdicts("x", "y", *["a"] * 12, *["b"] * 6, "tie", "tie")
+    rows += verdicts("y", "z", *["a"] * 8, *["b"] * 10, "tie", "tie")
+    rows += verdicts("x", "z", *["a"] * 9, *["b"] * 9, "tie", "tie")
+    frame = frame_of([row | {"pair_id": i} for i, row in enumerate(rows)])
+    converged = leaderboard.leaderboard(frame, bootstrap=20, seed=0)
+    assert all("rating_note" not in row and "ci95_note" not in row for row in converged)
+
+    monkeypatch.setattr(leaderboard, "MAX_ITERATIONS", 2)
+    stopped = leaderboard.leaderboard(frame, bootstrap=20, seed=0)
+    for row in stopped:
+        assert row["rating"] is not None
+        assert "did not converge in 2 iterations" in row["rating_note"]
+        assert row["ci95"] is not None
+        assert "in 20 bootstrap round(s)" in row["ci95_note"]

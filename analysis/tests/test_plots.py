@@ -54,3 +54,23 @@ def test_a_report_of_almost_no_data_still_draws_every_plot():
 def test_humans_keep_their_colour_whatever_the_judges_are_called():
     assert plots.group_colors(["zeta", "human", "aardvark"])["human"] == plots.HUMAN_COLOR
     assert plots.group_colors(["aardvark", "human"])["aardvark"] == plots.OTHER_COLORS[0]
+
+
+def test_labels_with_dollar_signs_are_drawn_literally_not_as_mathtext():
+    category, model, judge = r"cat $\foo{$", r"$x^2$-7b", r"judge $\alpha"
+    rows = []
+    for pair_id, (human, machine) in enumerate((("a", "a"), ("b", "a"), ("tie", "b"), ("a", "b"))):
+        common = {"pair_id": pair_id, "category": category, "model_a": model, "model_b": "zeta"}
+        rows += [common | {"rater": rater, "verdict": human} for rater in ("ann", "ben")]
+        rows.append(
+            common | {"rater": judge, "rater_kind": "llm", "rater_group": judge, "verdict": machine}
+        )
+    frame = frame_of(rows)
+    section = build_report(frame, project="x", bootstrap=20, generated_at="now", counts={})[
+        "criteria"
+    ]["helpfulness"]
+
+    drawn = plots.criterion_plots("helpfulness", section, _confusion(frame))
+    assert r"cat $\foo{$ (n=4)" in drawn["category"]
+    assert "$x^2$-7b" in drawn["leaderboard"]
+    assert r"judge $\alpha" in drawn["confusion"][0]

@@ -102,6 +102,30 @@ def test_a_deleted_rating_makes_the_cached_report_stale(rated):
     assert after["counts"]["human_ratings"] == before["counts"]["human_ratings"] - 1
 
 
+def test_a_rating_changed_in_place_makes_the_cached_report_stale(rated, build_calls):
+    before = report_build(project=rated, bootstrap=0)
+    call = Rating.objects.filter(rater="judge-x", shown_first="a").order_by("id").first()
+    flipped = -call.preference
+    # As judges.services writes a verdict when a call is answered again: the same row, updated.
+    Rating.objects.update_or_create(
+        pair_id=call.pair_id,
+        criterion_id=call.criterion_id,
+        rater_kind="llm",
+        rater="judge-x",
+        shown_first="a",
+        defaults={"preference": flipped, "verdict": "a" if flipped < 0 else "b"},
+    )
+    after = report_build(project=rated, bootstrap=0)
+    assert Rating.objects.count() == 120  # nothing added or removed
+    assert len(build_calls) == 4
+    # Shown first and now on the other side: one decisive call more or less for the first shown.
+    was = before["criteria"][call.criterion.key]["position_bias"]["judge-x"]
+    now = after["criteria"][call.criterion.key]["position_bias"]["judge-x"]
+    step = 1 / was["n_decisive"]
+    change = now["first_shown_win_rate"] - was["first_shown_win_rate"]
+    assert change == pytest.approx(step if flipped < 0 else -step)
+
+
 def test_the_judge_filter_keeps_the_humans_and_only_the_chosen_judges(rated):
     helpfulness = rated.criteria.get(key="helpfulness")
     add_rating(rated.pairs.first(), helpfulness, rater="judge-y", kind="llm", preference=1)

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from annotate import models
 from annotate.management.commands.demo import FIXTURES, HUMAN_RATERS, SLUG
@@ -53,8 +54,26 @@ def test_project_create_makes_a_project_with_its_criteria(db: None) -> None:
         ("tone", "Which response is better on tone?", 5, True),
     ]
     assert out.strip() == (
-        "Created project support-bot (helpfulness, tone; 5-point scale; overlap 2; verify)."
+        "Created project support-bot (helpfulness, tone; 5-point scale; overlap 2; verify; "
+        "lease 30 min)."
     )
+
+
+def test_project_create_takes_the_lease_from_the_option_or_else_from_the_setting(
+    db: None, settings: object
+) -> None:
+    settings.ASSIGNMENT_LEASE_MINUTES = 45  # type: ignore[attr-defined]
+    run("project_create", "--name", "Default lease")
+    out = run("project_create", "--name", "Short lease", "--lease-minutes", "5")
+    assert "lease 5 min" in out
+    assert dict(models.Project.objects.values_list("slug", "lease_minutes")) == {
+        "default-lease": 45,
+        "short-lease": 5,
+    }
+    code, _, err = run_cli("project_create", "--name", "No lease", "--lease-minutes", "0")
+    assert code == 1
+    assert "The lease must be at least 1 minute, got 0." in err
+    assert not models.Project.objects.filter(slug="no-lease").exists()
 
 
 def test_project_create_refuses_a_taken_slug_and_a_scale_off_range(
@@ -222,17 +241,22 @@ def test_the_demo_builds_the_pandalm_project_and_running_it_again_changes_nothin
     assert demo_counts() == first
     assert again == out
     assert first["ratings"] == {
-        "annotator1": 999, "annotator2": 999, "annotator3": 999, "gpt-3.5-turbo": 999}  # fmt: skip
+        "annotator1": 999, "annotator2": 999, "annotator3": 999, "gpt-3.5-turbo": 999,
+        "pandalm-7b": 999}  # fmt: skip
     assert first["humans_per_pair"] == {3: 999}
     assert first["full_pairs"] == 999
     raw, canonical = expected_canonical_majorities()
     assert raw == {"tie": 105, "response1": 422, "response2": 472}  # SOURCE.md
     assert first["majority"] == canonical
     # GPT-3.5: "1" 460, "2" 476, "Tie" 38 + "garbage" 25 as ties; response1 is always model A.
-    assert first["llm"] == {"a": 460, "b": 476, "tie": 63}
+    # PandaLM-7B: 1 433, 2 459, 0 (tie) 107.
+    assert first["llm"] == {"a": 460 + 433, "b": 476 + 459, "tie": 63 + 107}
     fresh = int(first["pairs"]) - 999  # type: ignore[call-overload]
     assert fresh > 0
-    assert f"999 pairs rated (3 annotators + gpt-3.5-turbo), {fresh} fresh pairs to label" in out
+    assert (
+        f"999 pairs rated (3 annotators + gpt-3.5-turbo + pandalm-7b), {fresh} fresh pairs to label"
+        in out
+    )
     assert "http://127.0.0.1:8000/" in out
     assert first["users"] == [("labeler1", "labeler"), ("labeler2", "labeler"),
                               ("lead", "lead"), ("researcher", "researcher")]  # fmt: skip
@@ -242,6 +266,28 @@ def test_the_demo_builds_the_pandalm_project_and_running_it_again_changes_nothin
     assert list(project.criteria.values_list("key", "scale_points", "tie_option")) == [
         ("helpfulness", 8, True)]  # fmt: skip
     assert "Apache-2.0" in project.instructions and "PandaLM" in project.instructions
+
+
+def test_the_demo_imports_both_judges_with_response1_shown_first_and_upgrades_an_old_demo(
+    db: None,
+) -> None:
+    run("demo")
+    first = demo_counts()
+    judged = models.Rating.objects.filter(pair__project__slug=SLUG, rater_kind="llm")
+    # Response1 is model A on every PandaLM comparison, so it was shown first as A.
+    assert set(judged.values_list("shown_first", flat=True)) == {"a"}
+    assert set(judged.values_list("rater", flat=True)) == {"gpt-3.5-turbo", "pandalm-7b"}
+    humans = models.Rating.objects.filter(pair__project__slug=SLUG, rater_kind="human")
+    assert set(humans.values_list("shown_first", flat=True)) == {""}
+
+    # A demo built before the order was known: its GPT-3.5 verdicts have no shown order.
+    judged.filter(rater="gpt-3.5-turbo").update(
+        shown_first="", value_shown="", updated_at=timezone.now()
+    )
+    run("demo")
+
+    assert demo_counts() == first
+    assert set(judged.values_list("shown_first", flat=True)) == {"a"}
 
 
 def test_every_demo_pair_joins_completions_of_its_own_prompt(db: None) -> None:

@@ -27,7 +27,7 @@ def rate(
     rating = Rating.objects.create(
         pair=pair, criterion=criterion, rater=rater, rater_kind=kind, verdict=verdict, **fields
     )
-    Rating.objects.filter(pk=rating.pk).update(created_at=CREATED)
+    Rating.objects.filter(pk=rating.pk).update(created_at=CREATED, updated_at=CREATED)
     return rating
 
 

@@ -9,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from annotate.models import Project
+from exports.tests.conftest import rate
 
 
 def _run(*args: str) -> str:
@@ -66,3 +67,20 @@ def test_export_command_names_a_bad_option_and_writes_nothing(
         _run(project.slug, "--format", "dpo", "--source", "nobody", "--out", str(tmp_path / "x"))
 
     assert list(tmp_path.iterdir()) == []
+
+
+def test_export_command_counts_suggested_ratings_in_dpo_only_when_asked(
+    project: Project, rated: dict[str, Any], tmp_path: Path
+) -> None:
+    pair, helpfulness = rated["pair"], rated["human"].criterion
+    for rater in ("verifier1", "verifier2"):
+        rate(pair, helpfulness, rater, "b", with_suggestion=True)
+    blind, suggested = tmp_path / "blind.jsonl", tmp_path / "suggested.jsonl"
+    options = ("--format", "dpo", "--criterion", "helpfulness")
+
+    _run(project.slug, *options, "--out", str(blind))
+    _run(project.slug, *options, "--include-suggested", "--out", str(suggested))
+
+    assert json.loads(blind.read_text())["chosen"] == "Four."  # alice alone
+    record = json.loads(suggested.read_text())  # 2 of 3 for B once the verifiers count
+    assert (record["chosen"], record["agreement"]) == ("=SUM(A1:A9)", 0.666667)

@@ -153,3 +153,20 @@ def test_dpo_gives_the_same_records_whatever_the_chunk_size(
     project: Project, dpo_project: dict
 ) -> None:
     assert _dpo(project, criterion=None, chunk_size=1) == _dpo(project, criterion=None)
+
+
+def test_dpo_leaves_out_ratings_made_with_a_judge_suggestion_unless_asked(
+    project: Project, dpo_project: dict, helpfulness: Criterion
+) -> None:
+    q2 = dpo_project["pairs"][1]
+    # Two verify-mode labelers side with B on the 1-1 split: a 3-1 majority, if they count.
+    for rater in ("verifier1", "verifier2"):
+        rate(q2, helpfulness, rater, "b", with_suggestion=True)
+
+    assert [r.prompt_id for r in _dpo(project)] == ["q1", "q4"]
+    with_suggested = _dpo(project, include_suggested=True)
+    assert [(r.prompt_id, r.agreement) for r in with_suggested] == [
+        ("q1", 0.666667),
+        ("q2", 0.75),
+        ("q4", 1.0),
+    ]

@@ -15,8 +15,7 @@ from exports.selectors import RATING_COLUMNS
 from exports.services import (
     ExportFormat,
     ExportSpec,
-    csv_cell,
-    csv_text,
+    export_chunks,
     export_spec_check,
     export_write,
 )
@@ -96,36 +95,6 @@ def test_csv_export_has_one_row_per_rating_with_formula_cells_escaped(
     assert rows[1:] == expected
 
 
-@pytest.mark.parametrize(
-    ("cell", "written"),
-    [
-        ("=1+1", "'=1+1"),
-        ("+1", "'+1"),
-        ("-1", "'-1"),
-        ("@SUM(A1)", "'@SUM(A1)"),
-        ("\tx", "'\tx"),
-        ("\rx", "'\rx"),
-        ("a=b", "a=b"),
-        ("", ""),
-    ],
-)
-def test_a_csv_cell_that_a_spreadsheet_would_run_gets_a_leading_quote(
-    cell: str, written: str
-) -> None:
-    assert csv_cell(cell) == written
-
-
-@pytest.mark.parametrize(
-    "text",
-    ['say "hi"', "a,b", "line\nbreak", "cr\rhere", "crlf\r\n", "plain", "ünïcødé ✓", ""],
-)
-def test_a_csv_text_cell_is_written_as_the_csv_module_writes_it(text: str) -> None:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow([text, "x"])
-
-    assert csv_text(text) + ",x\r\n" == buffer.getvalue()
-
-
 def test_csv_numbers_are_written_as_numbers_not_escaped(
     project: Project, rated: dict[str, Any]
 ) -> None:
@@ -189,6 +158,25 @@ def test_parquet_writes_one_row_group_per_chunk(project: Project, helpfulness: C
     metadata = pq.ParquetFile(io.BytesIO(data)).metadata
     assert written == 5
     assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [2, 2, 1]
+
+
+def test_parquet_streams_each_row_group_as_it_is_written_and_the_footer_last(
+    project: Project, helpfulness: Criterion
+) -> None:
+    pair = make_pair(project)
+    for i in range(5):
+        rate(pair, helpfulness, f"rater{i}", "a")
+    spec = ExportSpec(format=ExportFormat.PARQUET)
+
+    pieces = iter(export_chunks(project=project, spec=spec, chunk_size=2))
+    first, rows = next(pieces)  # sent before the other ratings are read
+    assert first.startswith(b"PAR1") and rows == 2
+    rest = list(pieces)
+
+    assert [rows for _, rows in rest] == [2, 1, 0]  # two more row groups, then the footer
+    assert all(data for data, _ in rest) and rest[-1][0].endswith(b"PAR1")
+    table = pq.read_table(io.BytesIO(first + b"".join(data for data, _ in rest)))
+    assert table.column("rater").to_pylist() == [f"rater{i}" for i in range(5)]
 
 
 def test_an_empty_project_exports_headers_only(project: Project) -> None:

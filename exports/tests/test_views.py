@@ -18,6 +18,7 @@ from annotate.models import Criterion, Project, Rating
 from annotate.tests.factories import make_pair
 from conftest import PASSWORD
 from exports.selectors import RATING_COLUMNS
+from exports.tests.conftest import rate
 
 ROUTES = ["export_page", "export_download", "api_export"]
 
@@ -114,6 +115,37 @@ def test_the_page_download_gives_dpo_pairs_with_the_chosen_options(
     assert json.loads(line)["chosen"] == "Four."
 
 
+@pytest.mark.parametrize("route", ["export_download", "api_export"])
+def test_suggested_ratings_count_for_dpo_only_when_the_option_is_on(
+    project: Project, rated: dict[str, Any], rita: Any, route: str
+) -> None:
+    pair, helpfulness = rated["pair"], rated["human"].criterion
+    for rater in ("verifier1", "verifier2"):
+        rate(pair, helpfulness, rater, "b", with_suggestion=True)
+    query = {"format": "dpo", "criterion": "helpfulness"}
+    client = _client(rita)
+
+    blind = client.get(_url(route, project, **query))
+    suggested = client.get(_url(route, project, **query, include_suggested="on"))
+
+    assert json.loads(_body(blind))["chosen"] == "Four."
+    assert json.loads(_body(suggested))["chosen"] == "=SUM(A1:A9)"
+    assert suggested["Content-Disposition"] == (
+        'attachment; filename="chatbot-eval-dpo-helpfulness-human-with-suggested.jsonl"'
+    )
+
+
+def test_the_api_refuses_an_include_suggested_that_is_not_yes_or_no(
+    project: Project, rita: Any
+) -> None:
+    response = _client(rita).get(
+        _url("api_export", project, format="dpo", include_suggested="maybe")
+    )
+
+    assert response.status_code == 400
+    assert response.json()["field"] == "include_suggested"
+
+
 def test_the_page_download_shows_a_bad_option_on_the_form(
     project: Project, rated: dict[str, Any], rita: Any
 ) -> None:
@@ -140,9 +172,7 @@ def test_the_api_streams_jsonl_to_a_token_holder(
     assert list(records[0]) == list(RATING_COLUMNS)
 
 
-def test_the_api_sends_parquet_as_a_file(
-    project: Project, rated: dict[str, Any], rita: Any
-) -> None:
+def test_the_api_streams_parquet(project: Project, rated: dict[str, Any], rita: Any) -> None:
     response = _client(rita).get(_url("api_export", project, format="parquet"))
 
     assert response.status_code == 200

@@ -36,14 +36,20 @@ def test_the_researcher_sees_the_demo_report_with_every_section_and_its_plots(
     for section in SECTIONS:
         assert page.locator(f"#{section}-helpfulness").is_visible(), section
     assert page.locator("svg.plot").count() >= 5
-    for plot in ("distribution", "position", "category", "leaderboard", "confusion"):
+    for plot in ("distribution", "position", "category", "leaderboard"):
         assert page.locator(f'svg.plot[data-plot^="{plot}-helpfulness"]').count() == 1, plot
+    # One confusion matrix per judge.
+    assert page.locator('svg.plot[data-plot^="confusion-helpfulness"]').count() == 2
     counts = page.locator("#report-counts").inner_text()
-    assert "2997" in counts and "999" in counts
+    assert "2997" in counts and "1998" in counts  # human ratings; GPT-3.5 + PandaLM-7B verdicts
     agreement = page.locator("#human_agreement-helpfulness").inner_text()
     assert "fleiss kappa" in agreement and "0.864" in agreement  # the three annotators
     judges = page.locator("#human_vs_llm-helpfulness").inner_text()
-    assert "gpt-3.5-turbo" in judges and "Gmail" in judges
+    assert "gpt-3.5-turbo" in judges and "pandalm-7b" in judges and "Gmail" in judges
+    # Both judges saw response1 first: 460 of GPT-3.5's 936 and 433 of PandaLM's 892 decisive.
+    position = page.locator("#position_bias-helpfulness").inner_text()
+    assert f"{460 / 936:.3f}" in position and f"{433 / 892:.3f}" in position
+    assert "Outliers: flagged when" in page.locator("#labelers-helpfulness").inner_text()
     board = page.locator("#leaderboard-helpfulness").inner_text()
     assert all(model in board for model in MODELS)
     # Plots are drawn at a readable size, not collapsed.

@@ -28,10 +28,15 @@ USERS = (
 )
 HUMAN_RATERS = ("annotator1", "annotator2", "annotator3")
 LLM_RATER = "gpt-3.5-turbo"
+PANDALM_RATER = "pandalm-7b"
+LLM_RATERS = (LLM_RATER, PANDALM_RATER)
 # Some PandaLM responses are empty; an import needs text, and a labeler should see why.
 EMPTY_RESPONSE = "[empty response: the model returned no text]"
 HUMAN_WINNER = {1: "a", 2: "b", 0: "tie"}  # 1 = response1 better, 2 = response2, 0 = tie
 LLM_WINNER = {"1": "a", "2": "b", "Tie": "tie", "garbage": "tie"}  # garbage counted as a tie
+# Both judges' prompts show response1 first ("a" in the file's model_a = response1 orientation;
+# the importer turns it into the canonical side). The human annotators' order is not recorded.
+JUDGE_SHOWN_FIRST = "a"
 
 INSTRUCTIONS = """\
 ## PandaLM test set
@@ -44,8 +49,8 @@ Some responses are cut off or empty; an empty one is shown as
 "[empty response: the model returned no text]".
 
 The 999 comparisons of the test set come with the labels of its three annotators and the
-verdicts of GPT-3.5, imported as ratings; the other model pairs of each instruction are yours
-to label.
+verdicts of two LLM judges, GPT-3.5 and PandaLM-7B, imported as ratings; the other model pairs
+of each instruction are yours to label.
 
 Data: the PandaLM human-annotated test set (Wang et al., "PandaLM: An Automatic Evaluation
 Benchmark for LLM Instruction Tuning Optimization", ICLR 2024,
@@ -73,9 +78,14 @@ def _first_fitting_copy(copies: list[dict[str, str]], texts: dict[str, str]) -> 
 
 
 def pandalm_files(
-    records: list[dict[str, Any]], verdicts: list[dict[str, Any]]
+    records: list[dict[str, Any]],
+    verdicts: list[dict[str, Any]],
+    pandalm_verdicts: list[dict[str, Any]],
 ) -> tuple[bytes, bytes, bytes]:
     """The pairs, ratings and completions files (JSONL) for the PandaLM test set.
+
+    Human labels are imported with the shown order unknown (the files do not record it); the
+    GPT-3.5 and PandaLM-7B verdicts with response1 shown first, as their prompts show it.
 
     prompt_id is "pandalm-" + the first 12 hex digits of the prompt's SHA-1. In a few prompts
     one model has two different (truncated) responses across comparisons; a completion is one
@@ -84,9 +94,11 @@ def pandalm_files(
     """
     variants: dict[str, list[dict[str, str]]] = {}
     pairs, ratings = [], []
-    for record, verdict in zip(records, verdicts, strict=True):
+    for record, verdict, pandalm in zip(records, verdicts, pandalm_verdicts, strict=True):
         if record["idx"] != verdict["idx"]:
             raise CommandError(f"GPT-3.5 verdicts out of step at idx {record['idx']}")
+        if record["idx"] != pandalm["idx"]:
+            raise CommandError(f"PandaLM-7B verdicts out of step at idx {record['idx']}")
         prompt = "\n\n".join(p for p in (record["instruction"], record["input"]) if p.strip())
         model_1, model_2 = record["cmp_key"].split("_", 1)
         text_1, text_2 = _text(record["response1"]), _text(record["response2"])
@@ -115,9 +127,12 @@ def pandalm_files(
                 {**common, "criterion": "helpfulness", "rater": rater, "rater_kind": "human",
                  "winner": winner}
             )  # fmt: skip
+        judged = {**common, "criterion": "helpfulness", "rater_kind": "llm",
+                  "shown_first": JUDGE_SHOWN_FIRST}  # fmt: skip
+        ratings.append({**judged, "rater": LLM_RATER, "winner": LLM_WINNER[verdict["gpt_result"]]})
         ratings.append(
-            {**common, "criterion": "helpfulness", "rater": LLM_RATER, "rater_kind": "llm",
-             "winner": LLM_WINNER[verdict["gpt_result"]]}
+            {**judged, "rater": PANDALM_RATER,
+             "winner": HUMAN_WINNER[int(pandalm["pandalm_result"])]}
         )  # fmt: skip
 
     prompts = {row["prompt_id"]: row for row in pairs}
@@ -140,8 +155,8 @@ def pandalm_files(
 class Command(BaseCommand):
     help = (
         "Migrate the database, create demo users and a demo project from the PandaLM test set "
-        "(999 pairs with three human annotators and GPT-3.5 as an LLM rater, plus fresh pairs "
-        "to label). Safe to run again."
+        "(999 pairs with three human annotators and GPT-3.5 and PandaLM-7B as LLM raters, plus "
+        "fresh pairs to label). Safe to run again."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -162,7 +177,13 @@ class Command(BaseCommand):
         verdicts = json.loads(
             (FIXTURES / "gpt-3.5-turbo-testset-v1.json").read_text(encoding="utf-8")
         )
-        pairs, ratings, completions = pandalm_files(records, verdicts)
+        pandalm = json.loads((FIXTURES / "pandalm-7b-testset-v1.json").read_text(encoding="utf-8"))
+        pairs, ratings, completions = pandalm_files(records, verdicts, pandalm)
+        # A demo built before the judges' shown order was known holds GPT-3.5 verdicts without
+        # it; they would stand beside the same verdicts with the order, so they go first.
+        Rating.objects.filter(
+            pair__project=project, rater=LLM_RATER, rater_kind="llm", shown_first=""
+        ).delete()
         self._import(project, "pairs", "pandalm-testset-v1-pairs.jsonl", pairs)
         self._import(project, "ratings", "pandalm-testset-v1-ratings.jsonl", ratings)
         self._import(project, "completions", "pandalm-testset-v1-completions.jsonl", completions)
@@ -172,7 +193,7 @@ class Command(BaseCommand):
         n_rated = pairs_qs.filter(rated).count()
         n_fresh = pairs_qs.exclude(rated).count()
         self.stdout.write(
-            f"Project {SLUG}: {n_rated} pairs rated (3 annotators + {LLM_RATER}), "
+            f"Project {SLUG}: {n_rated} pairs rated (3 annotators + {' + '.join(LLM_RATERS)}), "
             f"{n_fresh} fresh pairs to label."
         )
         self.stdout.write(

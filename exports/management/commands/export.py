@@ -33,6 +33,12 @@ class Command(BaseCommand):
             help="dpo: keep units whose winning verdict has at least this share (0..1, "
             "default 0.5).",
         )
+        parser.add_argument(
+            "--include-suggested",
+            action="store_true",
+            help="dpo: also count human ratings made with a judge's suggestion shown (verify "
+            "mode). Left out by default, as the report keeps them apart from blind ratings.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         project = Project.objects.filter(slug=options["project"]).first()
@@ -45,6 +51,7 @@ class Command(BaseCommand):
                 criterion=options["criterion"],
                 source=options["source"],
                 min_agreement=options["min_agreement"],
+                include_suggested=options["include_suggested"],
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
