@@ -72,6 +72,18 @@ def _fast_password_hashing(settings: object) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(settings: object, request: pytest.FixtureRequest) -> None:
+    """A fresh in-process cache per test: counters such as the login throttle's must not leak
+    between tests, nor into the Redis that CI shares between runs."""
+    settings.CACHES = {  # type: ignore[attr-defined]
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": request.node.nodeid,
+        }
+    }
+
+
 def point_broker_at(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     """Send Celery's publishes to `url` for one test.
 
