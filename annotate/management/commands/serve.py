@@ -44,9 +44,15 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"Celery worker started (pid {worker.pid}).")
         self.stdout.write(f"Concord is at http://{options['addrport']}/ (Ctrl-C stops it).")
+        # A SIGTERM (a process manager, `kill`) must stop the worker too, as Ctrl-C does.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
         try:
             call_command("runserver", options["addrport"], use_reloader=False)
         finally:
             if worker is not None and worker.poll() is None:
                 worker.send_signal(signal.SIGTERM)
                 worker.wait(timeout=30)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
