@@ -6,30 +6,14 @@ from django import forms
 
 from annotate.models import Project
 from judges.models import CUSTOM_TEMPLATE, CriteriaMode, Judge, Orders
-from judges.services.config import ENV_NAME
+from judges.services.config import ENV_NAME, JUDGE_FIELDS
 from judges.templates import validate_custom
 
 
 class JudgeForm(forms.ModelForm):
     class Meta:
         model = Judge
-        fields = [
-            "name",
-            "model",
-            "base_url",
-            "api_key_env",
-            "template",
-            "template_text",
-            "contract",
-            "temperature",
-            "max_tokens",
-            "price_in",
-            "price_out",
-            "rpm",
-            "tpm",
-            "concurrency",
-            "timeout_s",
-        ]
+        fields = list(JUDGE_FIELDS)
         labels = {
             "api_key_env": "API key environment variable",
             "price_in": "Price in (USD per million input tokens)",
