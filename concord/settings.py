@@ -76,6 +76,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees a lost database connection raised by any view.
+    "concord.database_down.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "concord.urls"
