@@ -161,6 +161,9 @@ class _Handler(BaseHTTPRequestHandler):
         self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
     ) -> None:
         data = json.dumps(payload).encode()
+        # Counted before the answer leaves, so a client that has its answer sees it counted.
+        with self.server.state.lock:
+            self.server.state.statuses[status] += 1
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -168,8 +171,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
-        with self.server.state.lock:
-            self.server.state.statuses[status] += 1
 
     def _error(
         self, status: int, message: str, kind: str, headers: dict[str, str] | None = None
