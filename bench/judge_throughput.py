@@ -106,6 +106,16 @@ def start_worker(env: dict[str, str], queue: str, threads: int, log: Path) -> su
     )
 
 
+def wait_for_worker(ready_file: Path, worker: subprocess.Popen, timeout: float) -> None:
+    """Until the worker consumes: the clock must not count its start."""
+    deadline = time.monotonic() + timeout
+    while not ready_file.exists():
+        if worker.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the worker did not start (log: {ready_file.parent / 'worker.log'})")
+        time.sleep(0.1)
+    time.sleep(1)  # its own start-up recovery runs right after
+
+
 def wait_for_run(run, timeout: float) -> None:
     from judges.models import RunStatus
 
@@ -138,8 +148,10 @@ def main() -> None:
     queue = f"bench-judge-{nonce}"
     var_dir = Path(tempfile.mkdtemp(prefix="concord-bench-judge-"))
     # The worker and this process must agree on database, broker and queue before Django starts.
+    ready_file = var_dir / "worker-ready"
     os.environ.update(
         {
+            "CONCORD_WORKER_READY_FILE": str(ready_file),
             "CONCORD_VAR_DIR": str(var_dir),
             "CONCORD_TEST_QUEUE": queue,
             "DJANGO_SETTINGS_MODULE": "judges.tests.worker_settings",
@@ -155,10 +167,14 @@ def main() -> None:
     from django.db.models import Count, Sum
 
     from annotate.models import Project, Rating
-    from judges.models import CallStatus, JudgeCall
-    from judges.services import judge_create, judge_run_start
+    from judges.models import CallStatus, JudgeCall, JudgeRun, RunStatus
+    from judges.services import judge_create, judge_run_cancel, judge_run_start
     from judges.stub import OpenAIStub, StubConfig
 
+    # Runs an interrupted benchmark left unfinished would be picked up by this run's worker.
+    for leftover in JudgeRun.objects.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]):
+        judge_run_cancel(run=leftover)
+        print(f"cancelled run {leftover.pk}, left unfinished by an earlier benchmark")
     started = time.perf_counter()
     slug = build_project(calls=options.calls, nonce=nonce)
     project = Project.objects.get(slug=slug)
@@ -183,7 +199,7 @@ def main() -> None:
         )
         worker = start_worker(dict(os.environ), queue, options.threads, log)
         try:
-            time.sleep(3)  # let the worker connect before the clock starts
+            wait_for_worker(ready_file, worker, timeout=60)
             limit = (options.calls + 1) // 2
             t0 = time.time()
             run = judge_run_start(project=project, judge=judge, limit=limit)

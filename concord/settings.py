@@ -102,6 +102,7 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -215,6 +216,11 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 540)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
+# Celery's Django fix-up closes every database connection around every task unless this is set,
+# which costs a new PostgreSQL connection per judge call. Set, it closes them only every this
+# many tasks; concord.celery also closes, around each task, a connection that is broken or past
+# CONN_MAX_AGE, as Django does around each request.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 
 # Import limits: a file past either is refused before anything is parsed into rows. An import
 # holds about twice its file's size on top of the process (the 52 MB, 280,000-pair benchmark

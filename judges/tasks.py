@@ -59,9 +59,9 @@ def judge_call_task(self: Task, call_id: int, seq: int | None = None) -> str:
 
 
 @shared_task(acks_late=True)
-def judge_run_fanout_task(run_id: int, call_ids: list[int]) -> int:
+def judge_run_fanout_task(run_id: int, call_ids: list[int], supersede: bool = True) -> int:
     """Turn one chunk of a run into call tasks (enqueuing a call twice is harmless)."""
-    return judge_run_fanout(run_id=run_id, call_ids=call_ids)
+    return judge_run_fanout(run_id=run_id, call_ids=call_ids, supersede=supersede)
 
 
 @shared_task(bind=True, acks_late=True)

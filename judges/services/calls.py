@@ -305,6 +305,15 @@ def judge_call_execute(
     past (a wrong key) fails the whole run at once, leaving its calls queued for a resume.
     A message whose `seq` is older than the call's was superseded by a later publish: dropped.
     """
+    # A message that has nothing to do (superseded, its call done) costs one small query: a
+    # backlog of such messages drains in seconds, not at the pace of real work.
+    state = JudgeCall.objects.filter(id=call_id).values_list("message_seq", "status").first()
+    if state is None:
+        return OUTCOME_GONE
+    if seq is not None and seq != state[0]:
+        return OUTCOME_SUPERSEDED
+    if state[1] != CallStatus.QUEUED:
+        return OUTCOME_NOT_QUEUED
     call = (
         JudgeCall.objects.select_related(
             "run__judge", "criterion", "pair__prompt", "pair__completion_a", "pair__completion_b"
@@ -314,8 +323,6 @@ def judge_call_execute(
     )
     if call is None:
         return OUTCOME_GONE
-    if seq is not None and seq != call.message_seq:
-        return OUTCOME_SUPERSEDED
     claimed = _claim(call, worker or Worker.current())
     if isinstance(claimed, str):
         return claimed

@@ -69,7 +69,8 @@ class Estimate:
     def note(self) -> str:
         if self.approximate:
             return (
-                "token counts approximated as characters / 4 (tokenizer unknown for this model); "
+                "token counts approximated as characters / 4 (tiktoken does not know this model, "
+                "or its encoding file is not on this machine and cannot be downloaded); "
                 "a budget reserves up to one token per byte of input, so it cannot be overrun"
             )
         return "token counts from tiktoken; output assumed at max_tokens per call"
@@ -262,11 +263,11 @@ def _together(run: JudgeRun) -> bool:
     return run.criteria_mode == CriteriaMode.TOGETHER
 
 
-def _enqueue(*, run_id: int, call_ids: list[int]) -> None:
+def _enqueue(*, run_id: int, call_ids: list[int], supersede: bool = True) -> None:
     """Publish one fan-out message per chunk of calls; a worker turns each into call tasks.
 
     A request thus publishes a few messages however large the run, and still finds out at once
-    when the broker is unreachable.
+    when the broker is unreachable. `supersede` as in judge_run_fanout.
     """
     from judges.tasks import judge_run_fanout_task
 
@@ -277,7 +278,7 @@ def _enqueue(*, run_id: int, call_ids: list[int]) -> None:
                 for start in range(0, len(call_ids), ENQUEUE_CHUNK):
                     chunk = call_ids[start : start + ENQUEUE_CHUNK]
                     judge_run_fanout_task.apply_async(
-                        (run_id, chunk), producer=producer, retry=False
+                        (run_id, chunk, supersede), producer=producer, retry=False
                     )
     except (kombu.exceptions.KombuError, OSError) as error:
         message = f"the task broker is unreachable: {error}"
@@ -302,11 +303,14 @@ def _watch_arm(*, run_id: int) -> None:
         logger.warning("judge run %s: no watchdog, the broker refused it: %s", run_id, error)
 
 
-def judge_run_fanout(*, run_id: int, call_ids: list[int]) -> int:
+def judge_run_fanout(*, run_id: int, call_ids: list[int], supersede: bool = True) -> int:
     """Enqueue the call tasks of one chunk (one per request still queued); return how many.
 
-    Each published call's message_seq goes up and its message carries the new number: any
-    earlier message of the call (alive, or lost with a dead worker) is thereby superseded.
+    With `supersede`, each published call's message_seq goes up and its message carries the new
+    number: any earlier message of the call (alive, or lost with a dead worker) is thereby
+    superseded. Without, the message carries the current number and earlier ones stay valid: a
+    publish that cannot know whether the earlier messages are lost or only waiting behind a long
+    backlog must not void them, or a backlog longer than the stall time would never drain.
     """
     from judges.tasks import judge_call_task
 
@@ -319,7 +323,8 @@ def judge_run_fanout(*, run_id: int, call_ids: list[int]) -> int:
         .values_list("id", "pair_id", "a_first")
     )
     queued = one_per_request(rows, together=_together(run))
-    JudgeCall.objects.filter(id__in=queued).update(message_seq=F("message_seq") + 1)
+    if supersede:
+        JudgeCall.objects.filter(id__in=queued).update(message_seq=F("message_seq") + 1)
     seqs = dict(JudgeCall.objects.filter(id__in=queued).values_list("id", "message_seq"))
     with judge_call_task.app.producer_or_acquire() as producer:
         for call_id in queued:
@@ -342,13 +347,13 @@ def judge_run_cancel(*, run: JudgeRun) -> JudgeRun:
     return run
 
 
-def _republish(run: JudgeRun) -> int:
+def _republish(run: JudgeRun, *, supersede: bool = True) -> int:
     """Publish the run's queued calls again (one message per request); return how many."""
     rows = run.calls.filter(status=CallStatus.QUEUED).order_by("id")
     ids = one_per_request(rows.values_list("id", "pair_id", "a_first"), together=_together(run))
     if ids:
         rows.update(enqueued_at=timezone.now())
-        transaction.on_commit(partial(_enqueue, run_id=run.id, call_ids=ids))
+        transaction.on_commit(partial(_enqueue, run_id=run.id, call_ids=ids, supersede=supersede))
     return len(ids)
 
 
@@ -418,7 +423,7 @@ def judge_run_sweep(*, run_id: int, generation: int, worker: Worker | None = Non
     if run.status == RunStatus.RUNNING and _stalled(run):
         logger.warning("judge run %s stalled: publishing its queued calls again", run.id)
         with transaction.atomic():
-            _republish(run)
+            _republish(run, supersede=False)
     run_settle(run.id)
     run.refresh_from_db(fields=["status"])
     running = run.calls.filter(status=CallStatus.RUNNING).exists()

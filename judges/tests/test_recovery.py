@@ -84,7 +84,7 @@ def _messages() -> dict[str, list[list[Any]]]:
 
 
 def _fanned_out(messages: dict[str, list[list[Any]]]) -> list[int]:
-    return sorted(i for _, chunk in messages.get(FANOUT, []) for i in chunk)
+    return sorted(i for args in messages.get(FANOUT, []) for i in args[1])
 
 
 FANOUT = "judges.tasks.judge_run_fanout_task"
@@ -220,6 +220,50 @@ def test_the_watchdog_publishes_a_stalled_runs_queued_calls_again(
     with django_capture_on_commit_callbacks(execute=True):
         services.judge_run_sweep(run_id=run.id, generation=generation)
     assert _fanned_out(_messages()) == sorted(run.calls.values_list("id", flat=True))
+
+
+def test_a_stalled_runs_second_publish_leaves_the_earlier_messages_valid(
+    project: Project, judge: Judge, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The watchdog cannot tell lost messages from ones waiting behind a long backlog: voiding
+    them would let a backlog longer than the stall time push the run back for ever."""
+    run = _start(project, judge, django_capture_on_commit_callbacks)
+    call_ids = sorted(run.calls.values_list("id", flat=True))
+    services.judge_run_fanout(run_id=run.id, call_ids=call_ids)
+    waiting = _messages()["judges.tasks.judge_call_task"]
+    run.calls.update(enqueued_at=timezone.now() - timedelta(hours=1))
+    generation = JudgeRun.objects.get(id=run.id).watch_generation
+    with django_capture_on_commit_callbacks(execute=True):
+        services.judge_run_sweep(run_id=run.id, generation=generation)
+    fanouts = _messages()[FANOUT]
+    assert {args[2] for args in fanouts} == {False}
+    for args in fanouts:
+        services.judge_run_fanout(run_id=args[0], call_ids=args[1], supersede=args[2])
+    again = _messages()["judges.tasks.judge_call_task"]
+    assert sorted(again) == sorted(waiting)  # the same numbers: both copies count
+    call_id, seq = waiting[0]
+    assert judge_call_task.run(call_id, seq) == services.OUTCOME_ANSWERED
+    assert judge_call_task.run(call_id, seq) == services.OUTCOME_NOT_QUEUED
+
+
+def test_a_message_with_nothing_to_do_costs_one_query(
+    project: Project,
+    judge: Judge,
+    django_capture_on_commit_callbacks: Any,
+    django_assert_num_queries: Any,
+) -> None:
+    run = _start(project, judge, django_capture_on_commit_callbacks)
+    call_ids = sorted(run.calls.values_list("id", flat=True))
+    services.judge_run_fanout(run_id=run.id, call_ids=call_ids)
+    services.judge_run_fanout(run_id=run.id, call_ids=call_ids)
+    _messages()
+    with django_assert_num_queries(1):
+        assert judge_call_task.run(call_ids[0], 1) == services.OUTCOME_SUPERSEDED
+    assert judge_call_task.run(call_ids[0], 2) == services.OUTCOME_ANSWERED
+    with django_assert_num_queries(1):
+        assert judge_call_task.run(call_ids[0], 2) == services.OUTCOME_NOT_QUEUED
+    with django_assert_num_queries(1):
+        assert judge_call_task.run(10**9, None) == services.OUTCOME_GONE
 
 
 def test_a_cancelled_run_whose_worker_died_ends_with_its_calls_cancelled_and_is_routed(

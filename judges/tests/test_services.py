@@ -148,8 +148,9 @@ def test_start_publishes_chunks_that_fan_out_into_one_task_per_queued_call(
     run = _start(project, _judge(stub), django_capture_on_commit_callbacks)
     call_ids = sorted(run.calls.values_list("id", flat=True))
     chunks = _published("judges.tasks.judge_run_fanout_task")
-    assert [len(ids) for _, ids in chunks] == [3, 3, 2]
-    assert sorted(i for _, ids in chunks for i in ids) == call_ids
+    assert [len(ids) for _, ids, _ in chunks] == [3, 3, 2]
+    assert sorted(i for _, ids, _ in chunks for i in ids) == call_ids
+    assert {supersede for _, _, supersede in chunks} == {True}
     JudgeCall.objects.filter(id=call_ids[0]).update(status=CallStatus.DONE)
     assert services.judge_run_fanout(run_id=run.id, call_ids=call_ids) == 7
     assert sorted(a[0] for a in _published("judges.tasks.judge_call_task")) == call_ids[1:]

@@ -21,3 +21,15 @@ for _name in (
 ):
     if _name in os.environ:
         globals()[_name] = float(os.environ[_name])
+
+if os.environ.get("CONCORD_WORKER_READY_FILE"):
+    # Lets a benchmark start its clock once the worker consumes, not while it is still booting.
+    from pathlib import Path
+    from typing import Any
+
+    from celery.signals import worker_ready
+
+    def _touch_ready_file(**_: Any) -> None:
+        Path(os.environ["CONCORD_WORKER_READY_FILE"]).touch()
+
+    worker_ready.connect(_touch_ready_file, weak=False)
