@@ -246,7 +246,9 @@ def main() -> None:
     parser.add_argument("--labelers", type=int, default=50)
     parser.add_argument("--think", type=float, default=5.0, help="mean think time, seconds")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each phase")
-    parser.add_argument("--workers", type=int, default=5, help="gunicorn workers")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers (default: cores)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 

@@ -13,21 +13,25 @@ different pairs instead of queueing on the same row; SQLite serialises writers o
 """
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, Model, OuterRef, Q
 from django.http import Http404
 from django.utils import timezone
 
 from annotate.models import (
     Assignment,
     AssignmentStatus,
+    Completion,
     Criterion,
     Pair,
     Project,
+    Prompt,
     RaterKind,
     Rating,
     ShownFirst,
@@ -108,12 +112,71 @@ def assignment_expire(*, project: Project, now: datetime | None = None) -> int:
     return expired
 
 
+def _model_columns(model: type[Model], alias: str) -> str:
+    return ", ".join(f'{alias}."{field.column}"' for field in model._meta.concrete_fields)
+
+
+def _from_row[M: Model](model: type[M], row: Sequence[Any]) -> M:
+    names = [field.attname for field in model._meta.concrete_fields]
+    return model.from_db(connection.alias, names, row[: len(names)])
+
+
+# The ORM query of _candidates, written out for PostgreSQL: the hot path of every claim. Building
+# it through the ORM costs more CPU than running it, and as one fixed text it is prepared once per
+# connection (server-side binding, DB_PREPARE_THRESHOLD), so it is not planned again each time.
+_CANDIDATE_SQL = f"""
+    SELECT {_model_columns(Pair, "p")}, {_model_columns(Prompt, "pr")},
+           {_model_columns(Completion, "ca")}, {_model_columns(Completion, "cb")}
+    FROM {Pair._meta.db_table} p
+    JOIN {Prompt._meta.db_table} pr ON pr.id = p.prompt_id
+    JOIN {Completion._meta.db_table} ca ON ca.id = p.completion_a_id
+    JOIN {Completion._meta.db_table} cb ON cb.id = p.completion_b_id
+    WHERE p.project_id = %s AND p.claims < %s
+      AND NOT EXISTS (
+        SELECT 1 FROM {Assignment._meta.db_table} a WHERE a.pair_id = p.id AND a.labeler_id = %s)
+      AND NOT EXISTS (
+        SELECT 1 FROM {Rating._meta.db_table} r
+        WHERE r.pair_id = p.id AND r.rater_kind = %s AND (r.rater = %s OR r.user_id = %s))
+    ORDER BY p.priority DESC, p.claims, p.id
+    LIMIT 1
+    FOR UPDATE OF p SKIP LOCKED
+"""
+
+
+def _candidate_postgresql(*, project: Project, labeler: User) -> list[Pair]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CANDIDATE_SQL,
+            [
+                project.pk,
+                project.overlap,
+                labeler.pk,
+                RaterKind.HUMAN,
+                labeler.get_username(),
+                labeler.pk,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return []
+    widths = [len(m._meta.concrete_fields) for m in (Pair, Prompt, Completion, Completion)]
+    starts = [sum(widths[:i]) for i in range(len(widths))]
+    pair = _from_row(Pair, row)
+    pair.prompt = _from_row(Prompt, row[starts[1] :])
+    pair.completion_a = _from_row(Completion, row[starts[2] :])
+    pair.completion_b = _from_row(Completion, row[starts[3] :])
+    return [pair]
+
+
 def _candidates(*, project: Project, labeler: User) -> list[Pair]:
     """Open pairs the labeler never had nor rated, most urgent and least rated first, locked.
 
-    With SKIP LOCKED the first row is always claimable, so one is enough. The pair comes with its
-    prompt and completions, so the labeler view of a fresh claim needs no second read of them.
+    On PostgreSQL the first row, locked with SKIP LOCKED, is always claimable, so one is enough.
+    The pair comes with its prompt and completions, so the labeler view of a fresh claim needs
+    no second read of them.
     """
+    if connection.vendor == "postgresql":
+        return _candidate_postgresql(project=project, labeler=labeler)
     rated_by_labeler = Rating.objects.filter(
         pair_id=OuterRef("pk"), rater_kind=RaterKind.HUMAN
     ).filter(Q(rater=labeler.get_username()) | Q(user_id=labeler.pk))
@@ -124,12 +187,8 @@ def _candidates(*, project: Project, labeler: User) -> list[Pair]:
         .select_related("prompt", "completion_a", "completion_b")
         .order_by("-priority", "claims", "id")
     )
-    limit = 1
-    if connection.features.has_select_for_update_skip_locked:
-        candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-    else:
-        limit = CANDIDATES_PER_TRY
-    return list(candidates[:limit])
+    # SQLite serialises writers, so nothing is locked; a few candidates cover a lost race.
+    return list(candidates[:CANDIDATES_PER_TRY])
 
 
 def _claim(*, project: Project, labeler: User, pair: Pair, now: datetime) -> Assignment | None:
@@ -158,16 +217,20 @@ def assignment_next(*, project: Project, labeler: User) -> Assignment | None:
     Calling it again before submitting returns the same assignment, so reloads do not burn pairs.
     """
     now = timezone.now()
-    current = (
+    # Most calls come after a submit and find nothing open: a plain query answers them cheaply.
+    current_id = (
         Assignment.objects.filter(
             project=project, labeler=labeler, status=AssignmentStatus.OPEN, expires_at__gte=now
         )
-        # The labeler view needs these; joined here they cost no extra round trip.
-        .select_related("pair__prompt", "pair__completion_a", "pair__completion_b")
         .order_by("id")
+        .values_list("id", flat=True)
         .first()
     )
-    if current is not None:
+    if current_id is not None:
+        # The labeler view needs these; joined here they cost no extra round trip.
+        current = Assignment.objects.select_related(
+            "pair__prompt", "pair__completion_a", "pair__completion_b"
+        ).get(id=current_id)
         current.project, current.labeler = project, labeler
         return current
     if time.monotonic() - _last_sweep.get(project.pk, -SWEEP_SECONDS) >= SWEEP_SECONDS:

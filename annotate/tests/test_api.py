@@ -203,13 +203,14 @@ def test_next_again_before_submitting_uses_fewer_queries_than_a_claim(
         make_pair(project)
     client = api_as(alice)
     first = client.get(next_url(project)).json()
-    # token + user, membership + project, open assignment with pair and texts, criteria, progress
-    with django_assert_num_queries(5):
+    # token + user, membership + project, open assignment id, that assignment with its pair and
+    # texts, criteria, progress
+    with django_assert_num_queries(6):
         response = client.get(next_url(project))
     assert response.json() == first
     for _ in range(20):
         make_pair(project)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         assert client.get(next_url(project)).status_code == 200
 
 

@@ -158,5 +158,5 @@ def test_verify_mode_costs_one_more_query_on_a_repeat_next(
         make_pair(verify)
     client = api_as(alice)
     client.get(next_url(verify))
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         assert client.get(next_url(verify)).status_code == 200
