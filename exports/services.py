@@ -5,8 +5,8 @@ project's size: every format is a stream of encoded chunks (an HTTP response or 
 with one row group per chunk. Only fixed columns are written, none of which can hold a secret.
 """
 
+import functools
 import io
-import json
 import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, BinaryIO
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -60,7 +61,6 @@ PARQUET_SCHEMA = pa.schema(
 )
 
 _STRING_COLUMNS = tuple(i for i, name in enumerate(RATING_COLUMNS) if name not in _PARQUET_TYPES)
-_CREATED_AT = RATING_COLUMNS.index("created_at")
 
 
 @dataclass(frozen=True)
@@ -148,10 +148,6 @@ def _flag(value: str | bool | None, field: str) -> bool:
     raise ApplicationError(f"{field}: {value!r} is not true or false.", extra={"field": field})
 
 
-def _csv_line(row: RatingRow) -> str:
-    return ",".join([convert(value) for convert, value in zip(_CSV_CELLS, row, strict=True)])
-
-
 def _csv_other(value: object) -> str:
     if value is None:
         return ""
@@ -167,48 +163,67 @@ _CSV_CELLS = [
     csv_text if i in _STRING_COLUMNS and name != "shown_first" else _csv_other
     for i, name in enumerate(RATING_COLUMNS)
 ]
+# Columns 2..8 (prompt_id .. completion_b) belong to the pair, the rest to the rating.
+_PAIR_COLUMNS = slice(2, RATING_COLUMNS.index("completion_b") + 1)
+_OWN_COLUMNS = slice(_PAIR_COLUMNS.stop, None)
+_PAIR_NAMES = RATING_COLUMNS[_PAIR_COLUMNS]
+_OWN_NAMES = RATING_COLUMNS[_OWN_COLUMNS]
+_CSV_PAIR_CELLS = _CSV_CELLS[_PAIR_COLUMNS]
+# A rating's own cells but its rationale and time take few distinct values (criterion, rater,
+# kind, order, scale value, preference, verdict, flag): each is converted once per export.
+_CSV_OWN_CELLS = [
+    convert if name in ("rationale", "created_at") else functools.lru_cache(maxsize=4096)(convert)
+    for convert, name in zip(_CSV_CELLS[_OWN_COLUMNS], _OWN_NAMES, strict=True)
+]
+
+
+def _csv_cells(converters: list[Any], values: RatingRow) -> str:
+    return ",".join([convert(value) for convert, value in zip(converters, values, strict=True)])
 
 
 def _csv_chunks(
     *, project: Project, spec: ExportSpec, chunk_size: int = CHUNK_SIZE
 ) -> Iterator[tuple[bytes, int]]:
     yield (",".join(RATING_COLUMNS) + "\r\n").encode(), 0
+    # The pair's texts are most of each line and repeat for each of its ratings (which come pair
+    # by pair): encode them once per pair.
     for chunk in rating_rows(project=project, criterion=spec.criterion, chunk_size=chunk_size):
-        yield "".join([_csv_line(row) + "\r\n" for row in chunk]).encode(), len(chunk)
+        pair_cells: dict[int, str] = {}
+        lines = []
+        for row in chunk:
+            pair_id = row[1]
+            cells = pair_cells.get(pair_id)
+            if cells is None:
+                cells = pair_cells[pair_id] = _csv_cells(_CSV_PAIR_CELLS, row[_PAIR_COLUMNS])
+            own = _csv_cells(_CSV_OWN_CELLS, row[_OWN_COLUMNS])
+            lines.append(f"{row[0]},{pair_id},{cells},{own}\r\n")
+        yield "".join(lines).encode(), len(chunk)
 
 
-# Columns 2..8 (prompt_id .. completion_b) belong to the pair, the rest to the rating.
-_PAIR_COLUMNS = slice(2, RATING_COLUMNS.index("completion_b") + 1)
-_RATING_OWN = RATING_COLUMNS[_PAIR_COLUMNS.stop :]
-
-
-def _json_members(record: dict[str, object]) -> str:
+def _json_members(record: dict[str, object]) -> bytes:
     """The members of a JSON object without its braces, to splice into a larger object."""
-    return json.dumps(record, ensure_ascii=False)[1:-1]
+    return orjson.dumps(record)[1:-1]
 
 
 def _jsonl_chunks(
     *, project: Project, spec: ExportSpec, chunk_size: int = CHUNK_SIZE
 ) -> Iterator[tuple[bytes, int]]:
-    # The pair's texts are most of each line and repeat for each of its ratings: encode them once
-    # per pair and splice them in. The result is exactly json.dumps of the whole record.
-    pair_names = RATING_COLUMNS[_PAIR_COLUMNS]
+    # As in CSV, the pair's members are encoded once per pair and spliced into each of its lines.
+    # orjson writes what json.dumps(..., ensure_ascii=False, separators=(",", ":")) would, with
+    # datetimes in ISO 8601.
     for chunk in rating_rows(project=project, criterion=spec.criterion, chunk_size=chunk_size):
-        pair_members: dict[int, str] = {}
+        pair_members: dict[int, bytes] = {}
         lines = []
         for row in chunk:
             pair_id = row[1]
-            if pair_id not in pair_members:
-                pair_members[pair_id] = _json_members(
-                    dict(zip(pair_names, row[_PAIR_COLUMNS], strict=True))
+            members = pair_members.get(pair_id)
+            if members is None:
+                members = pair_members[pair_id] = _json_members(
+                    dict(zip(_PAIR_NAMES, row[_PAIR_COLUMNS], strict=True))
                 )
-            own = dict(zip(_RATING_OWN, row[_PAIR_COLUMNS.stop :], strict=True))
-            own["created_at"] = row[_CREATED_AT].isoformat()
-            lines.append(
-                f'{{"rating_id": {row[0]}, "pair_id": {pair_id}, {pair_members[pair_id]}, '
-                f"{_json_members(own)}}}\n"
-            )
-        yield "".join(lines).encode(), len(chunk)
+            own = _json_members(dict(zip(_OWN_NAMES, row[_OWN_COLUMNS], strict=True)))
+            lines.append(b'{"rating_id":%d,"pair_id":%d,%b,%b}\n' % (row[0], pair_id, members, own))
+        yield b"".join(lines), len(chunk)
 
 
 def _dpo_chunks(
@@ -223,8 +238,7 @@ def _dpo_chunks(
         chunk_size=chunk_size,
     ):
         if chunk:
-            text = "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in chunk)
-            yield text.encode(), len(chunk)
+            yield b"".join([orjson.dumps(asdict(r)) + b"\n" for r in chunk]), len(chunk)
 
 
 class _Drain(io.RawIOBase):

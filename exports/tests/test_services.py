@@ -116,7 +116,8 @@ def test_jsonl_export_has_one_object_per_line_with_unescaped_values(
     ]
     assert [json.loads(line) for line in lines] == expected
     assert list(json.loads(lines[0])) == list(RATING_COLUMNS)
-    assert lines == [json.dumps(record, ensure_ascii=False) for record in expected]
+    compact = {"ensure_ascii": False, "separators": (",", ":")}
+    assert lines == [json.dumps(record, **compact) for record in expected]
 
 
 def test_an_unknown_shown_order_is_null_in_jsonl_and_parquet_and_empty_in_csv(
@@ -274,6 +275,7 @@ def test_dpo_export_writes_one_json_line_per_preference_pair(
                 "criterion": "helpfulness",
                 "source": "human",
                 "agreement": 1.0,
-            }
+            },
+            separators=(",", ":"),
         )
     ]
