@@ -105,7 +105,8 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool("DB_PREPARED_STATEMENTS", True):
+_POSTGRESQL = DATABASES["default"]["ENGINE"].endswith("postgresql")
+if _POSTGRESQL and env_bool("DB_PREPARED_STATEMENTS", True):
     # Parameters sent apart from the SQL, and a statement run twice on a connection prepared
     # there: PostgreSQL plans the hot queries once per connection instead of on every request
     # (planning is most of their time). Off for a PgBouncer older than 1.21 in transaction mode.
