@@ -8,6 +8,7 @@ Prints next-pair latency p50/p95/p99, claims/s, HTTP errors, then checks the dat
 assignments (a labeler twice on a pair) and overlap overruns (a pair past its overlap).
 
     uv run python bench/next_pair.py --pairs 100000 --labelers 50
+    uv run python bench/next_pair.py --pairs 1000000 --phases saturation   # project-size scaling
 """
 
 import argparse
@@ -250,7 +251,13 @@ def main() -> None:
         "--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers (default: cores)"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--phases", default="realistic,saturation", help="which phases to run, comma-separated"
+    )
     args = parser.parse_args()
+    phases = set(args.phases.split(","))
+    if not phases <= {"realistic", "saturation"}:
+        parser.error(f"unknown phase in --phases {args.phases}")
 
     ensure_database(args.database_url)
     setup_django(args.database_url)
@@ -263,28 +270,30 @@ def main() -> None:
     )
     proc, base = start_gunicorn(args.database_url, args.workers)
     try:
-        realistic = asyncio.run(
-            run_phase(
-                base,
-                slug=slug,
-                tokens=tokens,
-                think=args.think,
-                seconds=args.seconds,
-                seed=args.seed,
+        if "realistic" in phases:
+            realistic = asyncio.run(
+                run_phase(
+                    base,
+                    slug=slug,
+                    tokens=tokens,
+                    think=args.think,
+                    seconds=args.seconds,
+                    seed=args.seed,
+                )
             )
-        )
-        report("realistic", realistic, args.seconds)
-        saturation = asyncio.run(
-            run_phase(
-                base,
-                slug=slug,
-                tokens=tokens,
-                think=0.0,
-                seconds=args.seconds,
-                seed=args.seed + 1000,
+            report("realistic", realistic, args.seconds)
+        if "saturation" in phases:
+            saturation = asyncio.run(
+                run_phase(
+                    base,
+                    slug=slug,
+                    tokens=tokens,
+                    think=0.0,
+                    seconds=args.seconds,
+                    seed=args.seed + 1000,
+                )
             )
-        )
-        report("saturation", saturation, args.seconds)
+            report("saturation", saturation, args.seconds)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
