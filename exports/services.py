@@ -8,7 +8,7 @@ with one row group per chunk. Only fixed columns are written, none of which can 
 import functools
 import io
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -181,22 +181,35 @@ def _csv_cells(converters: list[Any], values: RatingRow) -> str:
     return ",".join([convert(value) for convert, value in zip(converters, values, strict=True)])
 
 
+def _one_line_per_rating[T: (str, bytes)](
+    chunk: list[RatingRow], pair_part: Callable[[RatingRow], T], line: Callable[[RatingRow, T], T]
+) -> list[T]:
+    """The lines of a chunk. A pair's part (its texts: most of each line, repeated for each of its
+    ratings, which come pair by pair) is encoded once per pair and spliced into each line."""
+    parts: dict[int, T] = {}
+    lines = []
+    for row in chunk:
+        part = parts.get(row[1])
+        if part is None:
+            part = parts[row[1]] = pair_part(row)
+        lines.append(line(row, part))
+    return lines
+
+
+def _csv_pair_part(row: RatingRow) -> str:
+    return _csv_cells(_CSV_PAIR_CELLS, row[_PAIR_COLUMNS])
+
+
+def _csv_line(row: RatingRow, pair_part: str) -> str:
+    return f"{row[0]},{row[1]},{pair_part},{_csv_cells(_CSV_OWN_CELLS, row[_OWN_COLUMNS])}\r\n"
+
+
 def _csv_chunks(
     *, project: Project, spec: ExportSpec, chunk_size: int = CHUNK_SIZE
 ) -> Iterator[tuple[bytes, int]]:
     yield (",".join(RATING_COLUMNS) + "\r\n").encode(), 0
-    # The pair's texts are most of each line and repeat for each of its ratings (which come pair
-    # by pair): encode them once per pair.
     for chunk in rating_rows(project=project, criterion=spec.criterion, chunk_size=chunk_size):
-        pair_cells: dict[int, str] = {}
-        lines = []
-        for row in chunk:
-            pair_id = row[1]
-            cells = pair_cells.get(pair_id)
-            if cells is None:
-                cells = pair_cells[pair_id] = _csv_cells(_CSV_PAIR_CELLS, row[_PAIR_COLUMNS])
-            own = _csv_cells(_CSV_OWN_CELLS, row[_OWN_COLUMNS])
-            lines.append(f"{row[0]},{pair_id},{cells},{own}\r\n")
+        lines = _one_line_per_rating(chunk, _csv_pair_part, _csv_line)
         yield "".join(lines).encode(), len(chunk)
 
 
@@ -205,25 +218,22 @@ def _json_members(record: dict[str, object]) -> bytes:
     return orjson.dumps(record)[1:-1]
 
 
+def _json_pair_part(row: RatingRow) -> bytes:
+    return _json_members(dict(zip(_PAIR_NAMES, row[_PAIR_COLUMNS], strict=True)))
+
+
+def _json_line(row: RatingRow, pair_part: bytes) -> bytes:
+    own = _json_members(dict(zip(_OWN_NAMES, row[_OWN_COLUMNS], strict=True)))
+    return b'{"rating_id":%d,"pair_id":%d,%b,%b}\n' % (row[0], row[1], pair_part, own)
+
+
 def _jsonl_chunks(
     *, project: Project, spec: ExportSpec, chunk_size: int = CHUNK_SIZE
 ) -> Iterator[tuple[bytes, int]]:
-    # As in CSV, the pair's members are encoded once per pair and spliced into each of its lines.
     # orjson writes what json.dumps(..., ensure_ascii=False, separators=(",", ":")) would, with
     # datetimes in ISO 8601.
     for chunk in rating_rows(project=project, criterion=spec.criterion, chunk_size=chunk_size):
-        pair_members: dict[int, bytes] = {}
-        lines = []
-        for row in chunk:
-            pair_id = row[1]
-            members = pair_members.get(pair_id)
-            if members is None:
-                members = pair_members[pair_id] = _json_members(
-                    dict(zip(_PAIR_NAMES, row[_PAIR_COLUMNS], strict=True))
-                )
-            own = _json_members(dict(zip(_OWN_NAMES, row[_OWN_COLUMNS], strict=True)))
-            lines.append(b'{"rating_id":%d,"pair_id":%d,%b,%b}\n' % (row[0], pair_id, members, own))
-        yield b"".join(lines), len(chunk)
+        yield b"".join(_one_line_per_rating(chunk, _json_pair_part, _json_line)), len(chunk)
 
 
 def _dpo_chunks(

@@ -123,7 +123,7 @@ def _from_row[M: Model](model: type[M], row: Sequence[Any]) -> M:
 
 # The ORM query of _candidates, written out for PostgreSQL: the hot path of every claim. Building
 # it through the ORM costs more CPU than running it, and as one fixed text it is prepared once per
-# connection (server-side binding, DB_PREPARE_THRESHOLD), so it is not planned again each time.
+# connection (server-side binding, DB_PREPARED_STATEMENTS), so it is not planned each time.
 _CANDIDATE_SQL = f"""
     SELECT {_model_columns(Pair, "p")}, {_model_columns(Prompt, "pr")},
            {_model_columns(Completion, "ca")}, {_model_columns(Completion, "cb")}
