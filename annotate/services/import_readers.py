@@ -15,7 +15,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any, BinaryIO
@@ -180,6 +180,24 @@ class RecordReader:
             return False
         return self._short_enough(row, name, value)
 
+    def _record(
+        self, row: int, names: Sequence[str], value_of: Callable[[str], object]
+    ) -> Record | None:
+        """One row's record from its raw values (columns not in `names` None), or None when a
+        cell is bad, each bad cell noted."""
+        record: Record = dict.fromkeys(self.wanted)
+        ok = True
+        for name in names:
+            try:
+                value = scalar_text(value_of(name))
+            except ValueError as exc:
+                self.errors.add(row, name, str(exc))
+                ok = False
+                continue
+            ok = self._cell(row, name, value) and ok
+            record[name] = value
+        return record if ok else None
+
     def _short_enough(self, row: int, name: str, value: str | None) -> bool:
         limit = self.limits.max_cell_chars
         if value is not None and len(value) > limit:
@@ -306,18 +324,8 @@ class RecordReader:
                 if misspelt:
                     continue
                 checked_keys = keys
-            record: Record = {}
-            ok = True
-            for name in self.wanted:
-                try:
-                    value = scalar_text(obj.get(name))
-                except ValueError as exc:
-                    self.errors.add(row, name, str(exc))
-                    ok = False
-                    continue
-                ok = self._cell(row, name, value) and ok
-                record[name] = value
-            if ok:
+            record = self._record(row, self.wanted, obj.get)
+            if record is not None:
                 yield row, record
 
     # --- Parquet --------------------------------------------------------------------------------
@@ -399,18 +407,8 @@ class RecordReader:
         values = {name: _column_values(batch.column(name)) for name in wanted}
         for i in range(batch.num_rows):
             row = self._count_row()
-            record: Record = dict.fromkeys(self.wanted)
-            ok = True
-            for name in wanted:
-                try:
-                    value = scalar_text(values[name][i])
-                except ValueError as exc:
-                    self.errors.add(row, name, str(exc))
-                    ok = False
-                    continue
-                ok = self._cell(row, name, value) and ok
-                record[name] = value
-            if ok:
+            record = self._record(row, wanted, lambda name: values[name][i])
+            if record is not None:
                 yield row, record
 
 
