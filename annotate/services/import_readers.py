@@ -407,7 +407,11 @@ class RecordReader:
         values = {name: _column_values(batch.column(name)) for name in wanted}
         for i in range(batch.num_rows):
             row = self._count_row()
-            record = self._record(row, wanted, lambda name: values[name][i])
+
+            def cell(name: str, i: int = i) -> object:
+                return values[name][i]
+
+            record = self._record(row, wanted, cell)
             if record is not None:
                 yield row, record
 
