@@ -99,6 +99,8 @@ class PairAdmin(admin.ModelAdmin):
         "model_a",
         "model_b",
         "claims",
+        "a_first_claims",
+        "b_first_claims",
         "submitted",
         "priority",
     )
@@ -114,7 +116,7 @@ class AssignmentAdmin(admin.ModelAdmin):
     list_filter = ("status", "project", "a_shown_first")
     search_fields = ("labeler__username",)
     raw_id_fields = ("pair", "labeler")
-    list_select_related = ("project", "labeler")
+    list_select_related = ("project", "labeler", "pair")
     date_hierarchy = "created_at"
 
 
@@ -126,4 +128,4 @@ class RatingAdmin(admin.ModelAdmin):
     list_filter = ("rater_kind", "verdict", "shown_first", "with_suggestion", "source")
     search_fields = ("rater", "pair__prompt__external_id")
     raw_id_fields = ("pair", "criterion", "user", "assignment")
-    list_select_related = ("criterion",)
+    list_select_related = ("criterion", "pair")

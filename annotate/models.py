@@ -154,9 +154,11 @@ class Completion(models.Model):
 class Pair(models.Model):
     """Two completions of one prompt, A = the model name that sorts first.
 
-    `claims` counts the assignments that hold or have used one of the pair's `overlap` places
-    (open and submitted); `a_first_claims` how many of those show A first. Both change only in
-    the assignment services, under the pair's row lock.
+    `claims` counts the places used of the pair's `overlap`: open and submitted assignments, and
+    imported human raters. `a_first_claims` and `b_first_claims` count those with a known shown
+    order (an imported rating may have none). `expired_lean` is A-first minus B-first leases that
+    expired unsubmitted: their labelers may still submit late, so a tied pair leans the other way.
+    These change only in the assignment and import services, by conditional UPDATEs.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="pairs")
@@ -167,6 +169,8 @@ class Pair(models.Model):
     model_b = models.CharField(max_length=200)
     claims = models.PositiveIntegerField(default=0)
     a_first_claims = models.PositiveIntegerField(default=0)
+    b_first_claims = models.PositiveIntegerField(default=0)
+    expired_lean = models.IntegerField(default=0)
     submitted = models.PositiveIntegerField(default=0)
     priority = models.SmallIntegerField(
         default=0, help_text="Higher goes to labelers first (e.g. pairs a judge split on)."

@@ -81,8 +81,9 @@ def build_project(*, pairs: int, text_chars: int) -> tuple[str, int]:
             cur.execute(
                 """INSERT INTO annotate_pair
                           (project_id, prompt_id, completion_a_id, completion_b_id,
-                          model_a, model_b, claims, a_first_claims, submitted, priority)
-                   SELECT %s, p.id, a.id, b.id, 'model-a', 'model-b', 3, 2, 3, 0
+                          model_a, model_b, claims, a_first_claims, b_first_claims, submitted,
+                          priority)
+                   SELECT %s, p.id, a.id, b.id, 'model-a', 'model-b', 3, 2, 1, 3, 0
                    FROM annotate_prompt p
                    JOIN annotate_completion a ON a.prompt_id = p.id AND a.model = 'model-a'
                    JOIN annotate_completion b ON b.prompt_id = p.id AND b.model = 'model-b'

@@ -66,8 +66,9 @@ def build_project(*, pairs: int, overlap: int, labelers: int) -> tuple[str, list
             cur.execute(
                 """INSERT INTO annotate_pair
                           (project_id, prompt_id, completion_a_id, completion_b_id,
-                          model_a, model_b, claims, a_first_claims, submitted, priority)
-                   SELECT %s, p.id, a.id, b.id, 'model-a', 'model-b', 0, 0, 0, 0
+                          model_a, model_b, claims, a_first_claims, b_first_claims, submitted,
+                          priority)
+                   SELECT %s, p.id, a.id, b.id, 'model-a', 'model-b', 0, 0, 0, 0, 0
                    FROM annotate_prompt p
                    JOIN annotate_completion a ON a.prompt_id = p.id AND a.model = 'model-a'
                    JOIN annotate_completion b ON b.prompt_id = p.id AND b.model = 'model-b'
@@ -78,7 +79,9 @@ def build_project(*, pairs: int, overlap: int, labelers: int) -> tuple[str, list
     else:
         # Reuse the pairs, forget earlier runs' work so every run starts from the same state.
         project.assignments.all().delete()
-        Pair.objects.filter(project=project).update(claims=0, a_first_claims=0, submitted=0)
+        Pair.objects.filter(project=project).update(
+            claims=0, a_first_claims=0, b_first_claims=0, expired_lean=0, submitted=0
+        )
         from annotate.models import Rating
 
         Rating.objects.filter(pair__project=project).delete()

@@ -210,9 +210,9 @@ def build_project(*, pairs: int, n_judges: int) -> tuple[Any, int]:
             )
             cur.execute(
                 """INSERT INTO annotate_pair (project_id, prompt_id, completion_a_id,
-                          completion_b_id, model_a, model_b, claims, a_first_claims, submitted,
-                          priority)
-                   SELECT %s, p.id, a.id, b.id, a.model, b.model, 3, 2, 3, 0
+                          completion_b_id, model_a, model_b, claims, a_first_claims, b_first_claims,
+                          submitted, priority)
+                   SELECT %s, p.id, a.id, b.id, a.model, b.model, 3, 2, 1, 3, 0
                    FROM annotate_prompt p
                    JOIN annotate_completion a ON a.prompt_id = p.id
                    JOIN annotate_completion b ON b.prompt_id = p.id AND a.model < b.model

@@ -4,7 +4,8 @@ Invariants, held under concurrency on PostgreSQL and on SQLite:
 - a labeler never gets the same pair twice (unique (pair, labeler));
 - a pair never has more than `overlap` open + submitted assignments (`Pair.claims`, raised only by a
   conditional UPDATE that checks the bound);
-- each pair is shown A-first to half of its labelers (`Pair.a_first_claims`);
+- each pair is shown A-first to half of its labelers (`Pair.a_first_claims`, `b_first_claims`;
+  places of imported ratings with no known order count for neither);
 - a labeler is never offered a pair that already has a human rating under their name (one imported
   from a vendor file with `rater` = their username counts).
 
@@ -66,20 +67,28 @@ def project_open_pairs_refresh(*, project: Project) -> int:
 def _take_place(*, project: Project, pair_id: int, claims: int, a_first: bool) -> bool:
     """Takes one of the pair's places if it has room; keeps the project's open-pair count."""
     raised = Pair.objects.filter(id=pair_id, claims__lt=project.overlap).update(
-        claims=F("claims") + 1, a_first_claims=F("a_first_claims") + (1 if a_first else 0)
+        claims=F("claims") + 1,
+        a_first_claims=F("a_first_claims") + (1 if a_first else 0),
+        b_first_claims=F("b_first_claims") + (0 if a_first else 1),
     )
     if raised and claims + 1 == project.overlap:
         Project.objects.filter(id=project.pk).update(open_pairs=F("open_pairs") - 1)
     return bool(raised)
 
 
-def _release_pair(*, project: Project, pair_id: int, a_shown_first: bool) -> None:
+def _release_pair(
+    *, project: Project, pair_id: int, a_shown_first: bool, may_return: bool = False
+) -> None:
+    """Gives a place back; `may_return` when its labeler can still submit late (a lapsed lease)."""
     pair = Pair.objects.select_for_update().filter(id=pair_id).values("claims").first()
     if pair is None or pair["claims"] == 0:
         return
+    lean = (1 if a_shown_first else -1) if may_return else 0
     Pair.objects.filter(id=pair_id).update(
         claims=F("claims") - 1,
         a_first_claims=F("a_first_claims") - (1 if a_shown_first else 0),
+        b_first_claims=F("b_first_claims") - (0 if a_shown_first else 1),
+        expired_lean=F("expired_lean") + lean,
     )
     if pair["claims"] == project.overlap:
         Project.objects.filter(id=project.pk).update(open_pairs=F("open_pairs") + 1)
@@ -106,7 +115,10 @@ def assignment_expire(*, project: Project, now: datetime | None = None) -> int:
                 status=AssignmentStatus.EXPIRED, finished_at=now
             )
             _release_pair(
-                project=project, pair_id=row["pair_id"], a_shown_first=row["a_shown_first"]
+                project=project,
+                pair_id=row["pair_id"],
+                a_shown_first=row["a_shown_first"],
+                may_return=True,
             )
             expired += 1
     return expired
@@ -192,16 +204,20 @@ def _candidates(*, project: Project, labeler: User) -> list[Pair]:
 
 
 def _claim(*, project: Project, labeler: User, pair: Pair, now: datetime) -> Assignment | None:
-    claims, a_first_claims = pair.claims, pair.a_first_claims
-    b_first = claims - a_first_claims
-    if a_first_claims != b_first:
-        a_first = a_first_claims < b_first
+    claims, a_first_claims, b_first_claims = pair.claims, pair.a_first_claims, pair.b_first_claims
+    if a_first_claims != b_first_claims:
+        a_first = a_first_claims < b_first_claims
+    elif pair.expired_lean:
+        # Balanced, but a labeler whose lease lapsed may still submit: show the other order.
+        a_first = pair.expired_lean < 0
     else:
         # Balanced so far: alternate by pair id so neither order wins across the project.
         a_first = (pair.pk + claims // 2) % 2 == 0
     if not _take_place(project=project, pair_id=pair.pk, claims=claims, a_first=a_first):
         return None
-    pair.claims, pair.a_first_claims = claims + 1, a_first_claims + (1 if a_first else 0)
+    pair.claims = claims + 1
+    pair.a_first_claims = a_first_claims + (1 if a_first else 0)
+    pair.b_first_claims = b_first_claims + (0 if a_first else 1)
     return Assignment.objects.create(
         pair=pair,
         project=project,
@@ -340,7 +356,11 @@ def rating_submit(
                 claims=claims,
                 a_first=locked.a_shown_first,
             )
-            if not retaken:
+            if retaken:
+                Pair.objects.filter(id=locked.pair_id).update(
+                    expired_lean=F("expired_lean") - (1 if locked.a_shown_first else -1)
+                )
+            else:
                 raise ApplicationError(
                     "This assignment expired and its pair has been rated by others meanwhile.",
                     extra={"withdrawn": True},

@@ -308,7 +308,7 @@ def _count_human_places(new: list[_RatingIn], rated_by_human: set[tuple[int, str
     are bumped with UPDATE ... SET claims = claims + n, so a labeler claiming the same pair at
     the same time cannot be lost. LLM ratings use no places.
     """
-    deltas: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    deltas: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
     for rating in new:
         place = (rating.pair_id, rating.rater)
         if rating.rater_kind != RaterKind.HUMAN or place in rated_by_human:
@@ -316,13 +316,15 @@ def _count_human_places(new: list[_RatingIn], rated_by_human: set[tuple[int, str
         rated_by_human.add(place)
         deltas[rating.pair_id][0] += 1
         deltas[rating.pair_id][1] += rating.shown_first == ShownFirst.A
-    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for pair_id, (claims, a_first) in deltas.items():
-        groups[(claims, a_first)].append(pair_id)
-    for (claims, a_first), pair_ids in sorted(groups.items()):
+        deltas[rating.pair_id][2] += rating.shown_first == ShownFirst.B
+    groups: dict[tuple[int, int, int], list[int]] = defaultdict(list)
+    for pair_id, (claims, a_first, b_first) in deltas.items():
+        groups[(claims, a_first, b_first)].append(pair_id)
+    for (claims, a_first, b_first), pair_ids in sorted(groups.items()):
         for chunk in chunks(sorted(pair_ids)):
             Pair.objects.filter(id__in=chunk).update(
                 claims=F("claims") + claims,
                 submitted=F("submitted") + claims,
                 a_first_claims=F("a_first_claims") + a_first,
+                b_first_claims=F("b_first_claims") + b_first,
             )

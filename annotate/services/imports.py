@@ -72,6 +72,8 @@ PAIR_FIELDS = (
     "model_b",
     "claims",
     "a_first_claims",
+    "b_first_claims",
+    "expired_lean",
     "submitted",
     "priority",
 )
@@ -477,6 +479,8 @@ def _write_prompt_batch(
                 completion_ids[(ext, model_b)],
                 model_a,
                 model_b,
+                0,
+                0,
                 0,
                 0,
                 0,

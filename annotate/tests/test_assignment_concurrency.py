@@ -234,12 +234,13 @@ def test_expired_leases_under_concurrent_next_and_late_submits_never_overrun_ove
     assert Rating.objects.count() == overlap * pairs
     for pair in Pair.objects.all():
         assert pair.claims == pair.submitted == submitted[pair.pk] == overlap
-        assert (
-            pair.a_first_claims
-            == Assignment.objects.filter(
-                pair=pair, status=AssignmentStatus.SUBMITTED, a_shown_first=True
-            ).count()
-        )
+        for a_first, counted in ((True, pair.a_first_claims), (False, pair.b_first_claims)):
+            assert (
+                counted
+                == Assignment.objects.filter(
+                    pair=pair, status=AssignmentStatus.SUBMITTED, a_shown_first=a_first
+                ).count()
+            )
     assert not Assignment.objects.filter(status=AssignmentStatus.OPEN).exists()
     walked_away = [held[user.pk] for user in holders[1::2]]
     assert set(Assignment.objects.filter(pk__in=walked_away).values_list("status", flat=True)) == {

@@ -71,6 +71,88 @@ def test_each_pair_is_shown_a_first_to_half_of_its_labelers(project) -> None:
         assert len(shown) == 4 and sum(shown) == 2
 
 
+def test_an_odd_overlap_shows_a_first_to_half_of_all_places_across_the_project(project) -> None:
+    project.overlap = 3
+    project.save()
+    pairs = [make_pair(project) for _ in range(8)]
+    for _ in range(3):
+        user = UserFactory()
+        while (a := assignment_next(project=project, labeler=user)) is not None:
+            rating_submit(labeler=user, assignment_id=a.pk, values=GOOD)
+    per_pair = [
+        sum(Assignment.objects.filter(pair=pair).values_list("a_shown_first", flat=True))
+        for pair in pairs
+    ]
+    # Each pair 2-1 one way or the other, and the odd place alternates between pairs.
+    assert sorted(per_pair) == [1, 1, 1, 1, 2, 2, 2, 2]
+
+
+@pytest.mark.parametrize("shown_first", ["", "a", "b"], ids=["unknown", "a", "b"])
+def test_imported_human_ratings_count_for_the_balance_only_with_a_known_order(
+    project, shown_first
+) -> None:
+    """Overlap 3, one vendor rating per pair: the two live places split A/B when the vendor's order
+    is unknown; when it is known, the live places make up for it."""
+    project.overlap = 3
+    project.save()
+    for index in range(4):
+        make_pair(project, external_id=f"p{index}")
+    rows = "".join(
+        f"p{index},alpha-7b,beta-13b,{key},vendor,human,a,,{shown_first}\n"
+        for index in range(4)
+        for key in ("helpfulness", "truthfulness")
+    )
+    content = (
+        "prompt_id,model_a,model_b,criterion,rater,rater_kind,winner,strength,shown_first\n" + rows
+    )
+    import_file(
+        project=project, kind="ratings", file=io.BytesIO(content.encode()), filename="r.csv"
+    )
+    for _ in range(2):
+        user = UserFactory()
+        while (a := assignment_next(project=project, labeler=user)) is not None:
+            rating_submit(labeler=user, assignment_id=a.pk, values=GOOD)
+    live_splits = []
+    for pair in Pair.objects.order_by("id"):
+        live = list(Assignment.objects.filter(pair=pair).values_list("a_shown_first", flat=True))
+        assert len(live) == 2
+        vendor_a, vendor_b = int(shown_first == "a"), int(shown_first == "b")
+        assert (pair.claims, pair.a_first_claims, pair.b_first_claims) == (
+            3,
+            sum(live) + vendor_a,
+            2 - sum(live) + vendor_b,
+        )
+        live_splits.append(sum(live))
+    if shown_first == "":
+        assert live_splits == [1, 1, 1, 1]
+    else:
+        # The vendor's order is made up for first; the third place alternates between pairs.
+        made_up = [1, 0] if shown_first == "a" else [1, 2]
+        assert sorted(live_splits) == sorted(made_up * 2)
+
+
+def test_a_lapsed_lease_leans_the_next_claim_to_the_other_order_so_a_late_submit_balances(
+    project, alice, bob
+) -> None:
+    project.overlap = 2
+    project.save()
+    pair = make_pair(project)
+    held = assignment_next(project=project, labeler=alice)
+    Assignment.objects.filter(pk=held.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    newcomer = assignment_next(project=project, labeler=bob)
+    assert newcomer.pair_id == pair.pk
+    assert newcomer.a_shown_first != held.a_shown_first
+    rating_submit(labeler=alice, assignment_id=held.pk, values=GOOD)
+    rating_submit(labeler=bob, assignment_id=newcomer.pk, values=GOOD)
+    pair.refresh_from_db()
+    assert (pair.claims, pair.a_first_claims, pair.b_first_claims, pair.expired_lean) == (
+        2,
+        1,
+        1,
+        0,
+    )
+
+
 def test_pairs_with_fewest_ratings_come_first(project, alice, bob) -> None:
     first, second = make_pair(project), make_pair(project)
     a = assignment_next(project=project, labeler=alice)
@@ -150,7 +232,7 @@ def test_skipping_frees_the_place_and_the_labeler_is_not_offered_the_pair_again(
     skipped = assignment_skip(labeler=alice, assignment_id=held.pk)
     assert skipped.status == AssignmentStatus.SKIPPED
     pair.refresh_from_db()
-    assert (pair.claims, pair.a_first_claims) == (0, 0)
+    assert (pair.claims, pair.a_first_claims, pair.b_first_claims) == (0, 0, 0)
     assert assignment_next(project=project, labeler=alice) is None
 
 

@@ -167,7 +167,7 @@ LABELING_PAGE_MAIN = """
   <div class="actions">
     <button type="submit" class="primary">Submit <kbd>Enter</kbd></button>
     <button type="submit" form="skip-form" class="secondary">Skip <kbd>S</kbd></button>
-    <span class="muted keys">1–9 pick · ←/→ adjust · T tie · ↑/↓ next question</span>
+    <span class="muted keys">digits pick · ←/→ adjust · T tie · ↑/↓ next question</span>
   </div>
 </form>
 <form method="post" id="skip-form" action="/projects/chatbot-eval/label/skip/">
