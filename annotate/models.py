@@ -169,8 +169,8 @@ class Pair(models.Model):
     model_b = models.CharField(max_length=200)
     claims = models.PositiveIntegerField(default=0)
     a_first_claims = models.PositiveIntegerField(default=0)
-    b_first_claims = models.PositiveIntegerField(default=0)
-    expired_lean = models.IntegerField(default=0)
+    b_first_claims = models.PositiveIntegerField(default=0, db_default=0)
+    expired_lean = models.IntegerField(default=0, db_default=0)
     submitted = models.PositiveIntegerField(default=0)
     priority = models.SmallIntegerField(
         default=0, help_text="Higher goes to labelers first (e.g. pairs a judge split on)."
