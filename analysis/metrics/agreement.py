@@ -214,8 +214,9 @@ def cohen_kappa(first: pd.Series, second: pd.Series) -> tuple[float | None, str 
     """Cohen's kappa between two aligned verdict series (a / tie / b)."""
     if len(first) < 2:
         return None, "fewer than two units rated by both"
-    if first.nunique() == 1 and second.nunique() == 1:
-        return None, "both raters gave one verdict everywhere, so kappa is undefined"
+    if first.nunique() == 1 and second.nunique() == 1 and first.iloc[0] == second.iloc[0]:
+        # Chance agreement is then 1 and kappa 0/0; two different constant verdicts give 0.
+        return None, "both raters gave the same single verdict everywhere, so kappa is undefined"
     # Integer codes, not strings: sklearn sorts its inputs several times, and strings sort slowly.
     kappa = number(cohen_kappa_score(verdict_codes(first), verdict_codes(second), labels=[0, 1, 2]))
     return kappa, None if kappa is not None else "kappa is undefined for these ratings"

@@ -3,7 +3,9 @@ import re
 
 import krippendorff
 import numpy as np
+import pandas as pd
 import pytest
+from sklearn.metrics import cohen_kappa_score
 
 from analysis.metrics import agreement
 from analysis.tests.frames import frame_of, pandalm_frame
@@ -288,3 +290,30 @@ def test_human_vs_judge_pairs_every_human_verdict_with_the_judges_unit_verdict()
     assert set(result["by_category"]) == {"x", "y"}
     assert result["by_category"]["x"]["pearson"] is None
     assert "fewer than 3 units" in result["by_category"]["x"]["pearson_note"]
+
+
+def value_count_patterns(matrix: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Units x values counts of reliability data, as (patterns, how many units show each)."""
+    data = np.array(matrix)
+    values = np.unique(data[~np.isnan(data)])
+    counts = np.array([[np.sum(unit == value) for value in values] for unit in data.T])
+    patterns, frequency = np.unique(counts, axis=0, return_counts=True)
+    return patterns, frequency[None, :]
+
+
+@pytest.mark.parametrize(
+    ("matrix", "published"), [(KRIPPENDORFF_2011, 0.743), (WIKIPEDIA, 0.691)], ids=["2011", "wiki"]
+)
+def test_the_nominal_alpha_of_the_bootstrap_reproduces_both_published_examples(
+    matrix, published
+) -> None:
+    (alpha,) = agreement.nominal_alpha_from_patterns(*value_count_patterns(matrix))
+    assert alpha == pytest.approx(published, abs=5e-4)
+
+
+def test_cohen_kappa_is_zero_for_two_different_constant_verdicts_and_null_for_the_same_one():
+    judge, humans = pd.Series(["b"] * 9), pd.Series(["tie"] * 9)
+    assert agreement.cohen_kappa(humans, judge) == (0.0, None)
+    assert cohen_kappa_score(humans, judge) == 0.0
+    kappa, note = agreement.cohen_kappa(judge, judge)
+    assert kappa is None and "same single verdict" in note
