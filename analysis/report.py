@@ -5,6 +5,7 @@ rater group "human_with_suggestion": they count for bias, distribution and leade
 that group, never for human agreement or human-vs-judge comparisons, which use blind humans.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -25,7 +26,22 @@ def _judge_unit_frame(judge: pd.DataFrame) -> pd.DataFrame:
     return first.reset_index()
 
 
-def _criterion_report(frame: pd.DataFrame, *, bootstrap: int, seed: int) -> dict[str, Any]:
+# The sections of a criterion, in the order they are computed; progress reports after each.
+SECTIONS = (
+    "human_agreement",
+    "position_bias",
+    "verbosity_bias",
+    "human_vs_llm",
+    "leaderboard",
+    "distribution",
+    "labelers",
+)
+OnSection = Callable[[int, int], None]
+
+
+def _criterion_report(
+    frame: pd.DataFrame, *, bootstrap: int, seed: int, on_section: OnSection | None = None
+) -> dict[str, Any]:
     groups = frame["rater_group"].where(
         ~((frame["rater_kind"] == HUMAN) & frame["with_suggestion"]), HUMAN_WITH_SUGGESTION
     )
@@ -33,26 +49,40 @@ def _criterion_report(frame: pd.DataFrame, *, bootstrap: int, seed: int) -> dict
     humans = by_group.get(HUMAN, frame.iloc[0:0])
     judges = sorted(name for name, part in by_group.items() if (part["rater_kind"] == "llm").all())
 
-    boards: dict[str, Any] = {}
-    for name, part in by_group.items():
-        verdicts = _judge_unit_frame(part) if name in judges else part
-        boards[name] = leaderboard.leaderboard(verdicts, bootstrap=bootstrap, seed=seed)
-    human_board = boards.get(HUMAN, [])
-    boards["rank_correlation"] = {
-        judge: leaderboard.rank_correlation(human_board, boards[judge]) for judge in judges
-    }
+    def boards() -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for name, part in by_group.items():
+            verdicts = _judge_unit_frame(part) if name in judges else part
+            result[name] = leaderboard.leaderboard(verdicts, bootstrap=bootstrap, seed=seed)
+        human_board = result.get(HUMAN, [])
+        result["rank_correlation"] = {
+            judge: leaderboard.rank_correlation(human_board, result[judge]) for judge in judges
+        }
+        return result
 
-    return {
-        "human_agreement": agreement.human_agreement(humans, bootstrap=bootstrap, seed=seed),
-        "position_bias": {name: bias.position_bias(part) for name, part in by_group.items()},
-        "verbosity_bias": {name: bias.verbosity_bias(part) for name, part in by_group.items()},
-        "human_vs_llm": {
+    compute: dict[str, Callable[[], Any]] = {
+        "human_agreement": lambda: agreement.human_agreement(
+            humans, bootstrap=bootstrap, seed=seed
+        ),
+        "position_bias": lambda: {
+            name: bias.position_bias(part) for name, part in by_group.items()
+        },
+        "verbosity_bias": lambda: {
+            name: bias.verbosity_bias(part) for name, part in by_group.items()
+        },
+        "human_vs_llm": lambda: {
             judge: agreement.human_vs_judge(humans, by_group[judge]) for judge in judges
         },
         "leaderboard": boards,
-        "distribution": {name: bias.distribution(part) for name, part in by_group.items()},
-        "labelers": labelers.labeler_quality(humans),
+        "distribution": lambda: {name: bias.distribution(part) for name, part in by_group.items()},
+        "labelers": lambda: labelers.labeler_quality(humans),
     }
+    report: dict[str, Any] = {}
+    for done, section in enumerate(SECTIONS, start=1):
+        report[section] = compute[section]()
+        if on_section:
+            on_section(done, len(SECTIONS))
+    return report
 
 
 def build_report(
@@ -63,6 +93,7 @@ def build_report(
     seed: int = 0,
     generated_at: str,
     counts: dict[str, int],
+    on_section: OnSection | None = None,
 ) -> dict[str, Any]:
     """The report JSON: plain ints/floats/None only, each None with a "<key>_note" beside it.
 
@@ -84,7 +115,9 @@ def build_report(
         "generated_at": generated_at,
         "counts": {key: int(value) for key, value in counts.items()},
         "criteria": {
-            criterion: _criterion_report(rows_of(criterion), bootstrap=bootstrap, seed=seed)
+            criterion: _criterion_report(
+                rows_of(criterion), bootstrap=bootstrap, seed=seed, on_section=on_section
+            )
             for criterion in criteria
         },
     }

@@ -158,7 +158,16 @@ def report_compute(
         categories=list(params.categories) or None,
         include_suggested=params.include_suggested,
     )
-    for done, (criterion, frame) in enumerate(frames, start=1):
+    span = 100 - STARTED_PERCENT
+
+    def section_done(done: int, sections: int) -> None:
+        if on_progress:
+            on_progress(
+                STARTED_PERCENT + span * ((index - 1) * sections + done) // (total * sections)
+            )
+
+    index = 0
+    for index, (criterion, frame) in enumerate(frames, start=1):
         if params.judges:
             keep = (frame["rater_kind"] == RaterKind.HUMAN) | frame["rater"].isin(params.judges)
             frame = frame[keep]
@@ -171,12 +180,13 @@ def report_compute(
                 seed=params.seed,
                 generated_at=report["generated_at"],
                 counts={},
+                on_section=section_done,
             )["criteria"]
             report["criteria"].update(section)
             extras["confusion"][criterion] = _confusion(frame)
         del frame
         if on_progress:
-            on_progress(STARTED_PERCENT + (100 - STARTED_PERCENT) * done // total)
+            on_progress(STARTED_PERCENT + span * index // total)
     report["counts"] = _counts(project=project, params=params, tally=tally)
     return report, extras
 

@@ -209,3 +209,16 @@ def test_with_the_broker_down_a_large_report_fails_loudly_and_is_not_computed_in
     row = ReportCache.objects.get()
     assert row.status == ReportStatus.FAILED
     assert "broker is unreachable" in row.error
+
+
+def test_progress_moves_after_every_section_of_every_criterion(rated) -> None:
+    seen: list[int] = []
+    report, _extras = services.report_compute(
+        project=rated, params=ReportParams(bootstrap=20), on_progress=seen.append
+    )
+    steps = len(report["criteria"]) * len(analysis.report.SECTIONS)
+    assert len(report["criteria"]) == 2
+    assert seen[0] == services.STARTED_PERCENT and seen[-1] == 100
+    assert seen == sorted(seen)
+    # One step per section, each a distinct figure, then the end of each criterion again.
+    assert len(set(seen)) == steps + 1
