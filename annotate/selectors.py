@@ -24,6 +24,7 @@ from annotate.models import (
     Prompt,
     RaterKind,
     Rating,
+    Role,
 )
 from annotate.scale import Scale
 
@@ -59,10 +60,21 @@ def project_get_for_member(*, user: User, slug: str, roles: set[str] | None = No
     return membership.project
 
 
+def assignments_of_labeler(*, labeler: User) -> QuerySet[Assignment]:
+    """The labeler's assignments in projects where they still are a labeler: a labeler removed
+    from a project can no longer rate or skip what they held there."""
+    return Assignment.objects.filter(
+        labeler_id=labeler.pk,
+        project__memberships__user_id=labeler.pk,
+        project__memberships__role=Role.LABELER,
+    )
+
+
 def assignment_get_for_labeler(*, labeler: User, assignment_id: int) -> Assignment:
     assignment = (
-        Assignment.objects.select_related("project")
-        .filter(id=assignment_id, labeler_id=labeler.pk)
+        assignments_of_labeler(labeler=labeler)
+        .select_related("project")
+        .filter(id=assignment_id)
         .first()
     )
     if assignment is None:

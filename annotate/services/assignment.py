@@ -38,7 +38,7 @@ from annotate.models import (
     ShownFirst,
 )
 from annotate.scale import Scale, canonical_preference, verdict_of
-from annotate.selectors import assignment_get_for_labeler
+from annotate.selectors import assignment_get_for_labeler, assignments_of_labeler
 from concord.api_errors import ApplicationError
 
 CANDIDATES_PER_TRY = 8
@@ -331,9 +331,10 @@ def rating_submit(
     """
     with transaction.atomic():
         locked = (
-            Assignment.objects.select_for_update(of=("self",))
+            assignments_of_labeler(labeler=labeler)
+            .select_for_update(of=("self",))
             .select_related("project")
-            .filter(id=assignment_id, labeler_id=labeler.pk)
+            .filter(id=assignment_id)
             .first()
         )
         if locked is None:

@@ -72,8 +72,6 @@ PAIR_FIELDS = (
     "model_b",
     "claims",
     "a_first_claims",
-    "b_first_claims",
-    "expired_lean",
     "submitted",
     "priority",
 )
@@ -479,8 +477,6 @@ def _write_prompt_batch(
                 completion_ids[(ext, model_b)],
                 model_a,
                 model_b,
-                0,
-                0,
                 0,
                 0,
                 0,

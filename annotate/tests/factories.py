@@ -2,6 +2,7 @@
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 
 from annotate import models
 from annotate.services.assignment import project_open_pairs_refresh
@@ -103,3 +104,10 @@ def make_pair(
     )
     project_open_pairs_refresh(project=project)
     return pair
+
+
+def make_labeler(project: models.Project) -> User:
+    """A new user with the labeler role in the project."""
+    user = UserFactory()
+    MembershipFactory(project=project, user=user, role=models.Role.LABELER)
+    return user

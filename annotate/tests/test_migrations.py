@@ -8,7 +8,7 @@ from django.utils import timezone
 from annotate.models import Assignment, Pair
 from annotate.services.assignment import assignment_expire, assignment_next, rating_submit
 from annotate.services.imports import import_file
-from annotate.tests.factories import UserFactory, make_pair
+from annotate.tests.factories import make_labeler, make_pair
 
 GOOD = {"helpfulness": 2, "truthfulness": "tie"}
 orders_migration = import_module("annotate.migrations.0007_pair_orders_known_and_expired")
@@ -28,7 +28,7 @@ def test_the_order_counts_migration_recounts_every_pair_from_its_rows(project, a
     import_file(
         project=project, kind="ratings", file=io.BytesIO(ratings.encode()), filename="r.csv"
     )
-    carol = UserFactory()
+    carol = make_labeler(project)
     for labeler in (alice, bob, carol):
         held = assignment_next(project=project, labeler=labeler)
         if labeler is bob:

@@ -5,7 +5,15 @@ import pytest
 from django.http import Http404
 from django.utils import timezone
 
-from annotate.models import Assignment, AssignmentStatus, Pair, Project, RaterKind, Rating
+from annotate.models import (
+    Assignment,
+    AssignmentStatus,
+    Membership,
+    Pair,
+    Project,
+    RaterKind,
+    Rating,
+)
 from annotate.selectors import labeler_view
 from annotate.services.assignment import (
     assignment_expire,
@@ -14,7 +22,7 @@ from annotate.services.assignment import (
     rating_submit,
 )
 from annotate.services.imports import import_file
-from annotate.tests.factories import UserFactory, make_pair
+from annotate.tests.factories import make_labeler, make_pair
 from concord.api_errors import ApplicationError
 
 GOOD = {"helpfulness": 2, "truthfulness": "tie"}
@@ -51,7 +59,7 @@ def test_a_pair_never_gets_more_than_overlap_labelers(project) -> None:
     project.overlap = 2
     project.save()
     pair = make_pair(project)
-    labelers = [UserFactory() for _ in range(4)]
+    labelers = [make_labeler(project) for _ in range(4)]
     got = [assignment_next(project=project, labeler=user) for user in labelers]
     assert [a is not None for a in got] == [True, True, False, False]
     pair.refresh_from_db()
@@ -63,7 +71,7 @@ def test_each_pair_is_shown_a_first_to_half_of_its_labelers(project) -> None:
     project.save()
     pairs = [make_pair(project) for _ in range(6)]
     for _ in range(4):
-        user = UserFactory()
+        user = make_labeler(project)
         while (a := assignment_next(project=project, labeler=user)) is not None:
             rating_submit(labeler=user, assignment_id=a.pk, values=GOOD)
     for pair in pairs:
@@ -76,7 +84,7 @@ def test_an_odd_overlap_shows_a_first_to_half_of_all_places_across_the_project(p
     project.save()
     pairs = [make_pair(project) for _ in range(8)]
     for _ in range(3):
-        user = UserFactory()
+        user = make_labeler(project)
         while (a := assignment_next(project=project, labeler=user)) is not None:
             rating_submit(labeler=user, assignment_id=a.pk, values=GOOD)
     per_pair = [
@@ -109,7 +117,7 @@ def test_imported_human_ratings_count_for_the_balance_only_with_a_known_order(
         project=project, kind="ratings", file=io.BytesIO(content.encode()), filename="r.csv"
     )
     for _ in range(2):
-        user = UserFactory()
+        user = make_labeler(project)
         while (a := assignment_next(project=project, labeler=user)) is not None:
             rating_submit(labeler=user, assignment_id=a.pk, values=GOOD)
     live_splits = []
@@ -294,6 +302,21 @@ def test_a_labeler_cannot_touch_someone_elses_assignment(project, alice, bob) ->
         rating_submit(labeler=bob, assignment_id=held.pk, values=GOOD)
     with pytest.raises(Http404):
         assignment_skip(labeler=bob, assignment_id=held.pk)
+
+
+def test_a_labeler_removed_from_the_project_can_no_longer_rate_or_skip_what_they_held(
+    project, alice
+) -> None:
+    make_pair(project)
+    make_pair(project)
+    held = assignment_next(project=project, labeler=alice)
+    Membership.objects.filter(project=project, user=alice).delete()
+    with pytest.raises(Http404):
+        rating_submit(labeler=alice, assignment_id=held.pk, values=GOOD)
+    with pytest.raises(Http404):
+        assignment_skip(labeler=alice, assignment_id=held.pk)
+    assert not Rating.objects.exists()
+    assert Assignment.objects.get(pk=held.pk).status == AssignmentStatus.OPEN
 
 
 def test_the_labeler_view_is_blind_and_in_shown_order(project, alice) -> None:
