@@ -67,9 +67,8 @@ class RowErrors:
         extra: dict[str, Any] = {"errors": sorted(self.items, key=lambda e: e["row"])}
         if self.not_listed:
             extra["errors_not_listed"] = self.not_listed
-        raise ApplicationError(
-            f"{len(self.rows)} bad rows in {filename}; nothing was imported", extra=extra
-        )
+        rows = f"{len(self.rows)} bad row{'' if len(self.rows) == 1 else 's'}"
+        raise ApplicationError(f"{rows} in {filename}; nothing was imported", extra=extra)
 
 
 def file_error(

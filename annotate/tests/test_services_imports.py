@@ -477,6 +477,7 @@ def test_a_rating_that_contradicts_a_stored_one_is_refused(project: models.Proje
     error = refused(project, "ratings", "changed.csv", data)
 
     assert row_errors(error) == {(2, "rater")}
+    assert error.message == "1 bad row in changed.csv; nothing was imported"
     assert "already has a different rating" in error.extra["errors"][0]["message"]
     assert db_counts(project) == before
 
