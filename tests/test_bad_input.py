@@ -207,6 +207,10 @@ def test_the_upload_api_answers_400_with_the_row_errors_and_keeps_serving(
         url, {"file": SimpleUploadedFile(good.name, good.read_bytes()), "kind": good_kind}
     )
     assert again.status_code == 201
+    created = "ratings_created" if good_kind == "ratings" else "pairs_created"
+    key = "ratings" if good_kind == "ratings" else "pairs"
+    assert again.json()[created] > 0
+    assert counts(project)[key] == before[key] + again.json()[created]
 
 
 def test_the_upload_page_lists_every_bad_row_of_a_latin1_file(

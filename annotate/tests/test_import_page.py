@@ -139,3 +139,65 @@ def test_outsiders_and_labelers_cannot_poll_import_progress(
     assert client.get(url, {"progress": "a1b2c3d4e5f6"}).status_code == 404
     client.force_login(alice)
     assert client.get(url, {"progress": "a1b2c3d4e5f6"}).status_code == 403
+
+
+def test_a_lead_imports_ratings_on_the_page_and_a_second_upload_adds_nothing(
+    client: Client, project: models.Project, lena: Any
+) -> None:
+    client.force_login(lena)
+    upload(client, project)
+    ratings = (Path(__file__).parent / "data" / "ratings_good.csv").read_bytes()
+
+    def upload_ratings() -> str:
+        response = client.post(
+            reverse("import_upload", args=[project.slug]),
+            {
+                "file": SimpleUploadedFile("ratings.csv", ratings),
+                "kind": "ratings",
+                "pairs": "all",  # the form's default, checked on the page
+                "seed": "0",
+            },
+        )
+        assert response.status_code == 200
+        return response.content.decode()
+
+    first = upload_ratings()
+
+    assert table_rows(first, "import-totals") == [
+        ["Ratings", "6", "6"],
+        ["Prompts rated", "2", "–"],
+        ["Pairs rated", "2", "–"],
+    ]
+    assert table_rows(first, "import-categories") == [
+        ["writing", "1", "1", "5", "5"],
+        ["math", "1", "1", "1", "1"],
+    ]
+    stored = {
+        (r.pair.prompt.external_id, r.criterion.key, r.rater, r.shown_first): r.preference
+        for r in models.Rating.objects.select_related("pair__prompt", "criterion")
+    }
+    # vendor-2 named the models the other way round: its winner and shown order are flipped.
+    assert stored == {
+        ("p1", "helpfulness", "vendor-1", "a"): -3,
+        ("p1", "helpfulness", "vendor-2", "a"): 1,
+        ("p1", "truthfulness", "vendor-1", ""): 0,
+        ("p1", "helpfulness", "gpt-4", "a"): 2,
+        ("p1", "helpfulness", "gpt-4", "b"): -1,
+        ("p2", "helpfulness", "vendor-1", ""): 4,
+    }
+
+    def places() -> dict[str, tuple[int, int, int]]:
+        rated = models.Pair.objects.filter(model_a="alpha-7b", model_b="beta-13b")
+        return {
+            p.prompt.external_id: (p.claims, p.a_first_claims, p.b_first_claims)
+            for p in rated.filter(prompt__external_id__in=["p1", "p2"])
+        }
+
+    # Human raters take places; vendor-1's order on p2 is unknown, so it counts for neither order.
+    assert places() == {"p1": (2, 2, 0), "p2": (1, 0, 0)}
+
+    again = upload_ratings()
+
+    assert table_rows(again, "import-totals")[0] == ["Ratings", "6", "0"]
+    assert models.Rating.objects.count() == 6
+    assert places() == {"p1": (2, 2, 0), "p2": (1, 0, 0)}
