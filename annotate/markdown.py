@@ -2,13 +2,18 @@
 
 Completions are untrusted model output. Raw HTML in them is never parsed: the markdown parser's
 HTML handling is switched off, so `<script>` comes out as visible, escaped text. The result is
-then sanitised with nh3 as a second line of defence (e.g. `javascript:` links).
+then sanitised with nh3 as a second line of defence (e.g. `javascript:` links). Images are not
+loaded (a remote image would tell its host who is looking): each becomes a link showing its alt
+text.
 """
+
+import xml.etree.ElementTree as ET
 
 import markdown as markdown_lib
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 from markdown.extensions import Extension
+from markdown.treeprocessors import Treeprocessor
 
 _ALLOWED_TAGS = {
     "p", "br", "hr", "strong", "em", "code", "pre", "blockquote", "ul", "ol", "li",
@@ -17,12 +22,22 @@ _ALLOWED_TAGS = {
 _ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "code": {"class"}}
 
 
+class _ImagesAsLinks(Treeprocessor):
+    def run(self, root: ET.Element) -> None:
+        for image in root.iter("img"):
+            source, alt = image.get("src", ""), image.get("alt") or "no description"
+            image.tag, image.text = "a", f"[image: {alt}]"
+            image.attrib = {"href": source} if source else {}
+
+
 class _EscapeRawHtml(Extension):
     """Treat raw HTML as text so it is shown, escaped, instead of being interpreted."""
 
     def extendMarkdown(self, md: markdown_lib.Markdown) -> None:  # noqa: N802 (markdown's API)
         md.preprocessors.deregister("html_block")
         md.inlinePatterns.deregister("html")
+        # After the inline patterns (priority 20) have made the img elements.
+        md.treeprocessors.register(_ImagesAsLinks(md), "images_as_links", 5)
 
 
 def render_markdown(text: str) -> SafeString:
