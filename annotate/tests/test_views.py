@@ -7,7 +7,9 @@ import time
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from annotate import models
@@ -18,6 +20,7 @@ from annotate.tests.factories import (
     MembershipFactory,
     ProjectFactory,
     PromptFactory,
+    make_labeler,
     make_pair,
 )
 
@@ -292,6 +295,10 @@ def test_the_overview_shows_counts_and_progress_to_leads_and_researchers(
     assert reverse("import_upload", args=[project.slug]) not in page.content.decode()
 
 
+# Session, user, project and role (4); categories; criteria and two counts for each of the two
+# (5); labelers (2); ratings per pair; pair, prompt and rating counts (4).
+OVERVIEW_QUERIES = 17
+GOOD_VALUES = {"helpfulness": 2, "truthfulness": "tie"}
 OVERVIEW_MAIN = """
 <div class="page-head"><h1>Chatbot eval</h1><span class="badge">lead</span></div>
 <nav class="actions-bar">
@@ -696,3 +703,28 @@ def test_the_admin_offers_the_configured_lease_for_a_new_project(client, setting
     login(client, admin_user)
     page = client.get(reverse("admin:annotate_project_add"))
     assert page.context["adminform"].form.initial["lease_minutes"] == "25"
+
+
+@pytest.mark.django_db
+def test_the_overview_costs_the_same_queries_however_many_labelers_and_pairs(
+    client, project, alice, lena
+):
+    def rate_all(labeler) -> None:
+        while (held := assignment_next(project=project, labeler=labeler)) is not None:
+            rating_submit(labeler=labeler, assignment_id=held.pk, values=GOOD_VALUES)
+
+    make_pair(project, category="math")
+    rate_all(alice)
+    login(client, lena)
+    url = reverse("project_detail", args=[project.slug])
+    with CaptureQueriesContext(connection) as small:
+        assert client.get(url).status_code == 200
+    for index in range(4):
+        make_pair(project, category=f"category-{index}")
+    for _ in range(3):
+        rate_all(make_labeler(project))
+    with CaptureQueriesContext(connection) as large:
+        page = client.get(url)
+    assert len(page.context["overview"]["per_labeler"]) == 4
+    assert len(page.context["overview"]["categories"]) == 5
+    assert len(large) == len(small) == OVERVIEW_QUERIES

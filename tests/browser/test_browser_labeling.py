@@ -75,7 +75,13 @@ def test_a_labeler_rates_three_pairs_with_the_keyboard_alone(
     expect(page.locator("#missing-note")).to_contain_text("Which response is more helpful?")
     expect(page.locator("fieldset.criterion.missing")).to_have_count(2)
 
-    for rated, keys in enumerate([["3", "t"], ["8", "1"], ["ArrowDown", "5", "ArrowUp", "2"]]):
+    # Digits pick and move on; Tab, Shift+Tab and the vertical arrows move between questions.
+    steps = [
+        ["3", "t"],
+        ["Tab", "1", "Shift+Tab", "8"],
+        ["ArrowDown", "5", "ArrowUp", "2"],
+    ]
+    for rated, keys in enumerate(steps):
         for key in keys:
             page.keyboard.press(key)
         if rated == 2:
