@@ -82,6 +82,8 @@ def test_a_labeler_rates_three_pairs_with_the_keyboard_alone(
         ["ArrowDown", "5", "ArrowUp", "2"],
     ]
     for rated, keys in enumerate(steps):
+        # The page's script focuses the first question once loaded; keys before that go nowhere.
+        expect(page.locator("fieldset.criterion").first).to_be_focused()
         for key in keys:
             page.keyboard.press(key)
         if rated == 2:
