@@ -122,6 +122,11 @@ def test_concurrent_labelers_never_overrun_overlap_or_repeat_a_pair() -> None:
         done = per_pair.get(pair.pk, 0)
         assert pair.submitted == done
         assert pair.claims == done  # nothing left open
+        # Counterbalanced under contention too: 2-1 one way or the other, never 3-0.
+        shown = Assignment.objects.filter(pair=pair, status=AssignmentStatus.SUBMITTED)
+        a_first = shown.filter(a_shown_first=True).count()
+        assert (pair.a_first_claims, pair.b_first_claims) == (a_first, done - a_first)
+        assert abs(2 * a_first - done) <= 1
     # Every pair reached overlap: skips only move work, never lose it (12 labelers > overlap).
     assert sorted(set(per_pair.values())) == [OVERLAP]
     assert len(per_pair) == PAIRS
