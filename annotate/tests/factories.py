@@ -111,3 +111,14 @@ def make_labeler(project: models.Project) -> User:
     user = UserFactory()
     MembershipFactory(project=project, user=user, role=models.Role.LABELER)
     return user
+
+
+def label_all(project: models.Project, labeler: User, values: dict[str, int | str]) -> int:
+    """The labeler rates every pair they are offered, with the same values; answers how many."""
+    from annotate.services.assignment import assignment_next, rating_submit
+
+    rated = 0
+    while (held := assignment_next(project=project, labeler=labeler)) is not None:
+        rating_submit(labeler=labeler, assignment_id=held.pk, values=values)
+        rated += 1
+    return rated

@@ -22,7 +22,7 @@ from annotate.services.assignment import (
     rating_submit,
 )
 from annotate.services.imports import import_file
-from annotate.tests.factories import make_labeler, make_pair
+from annotate.tests.factories import label_all, make_labeler, make_pair
 from concord.api_errors import ApplicationError
 
 GOOD = {"helpfulness": 2, "truthfulness": "tie"}
@@ -71,9 +71,7 @@ def test_each_pair_is_shown_a_first_to_half_of_its_labelers(project) -> None:
     project.save()
     pairs = [make_pair(project) for _ in range(6)]
     for _ in range(4):
-        user = make_labeler(project)
-        while (a := assignment_next(project=project, labeler=user)) is not None:
-            rating_submit(labeler=user, assignment_id=a.pk, values=GOOD)
+        label_all(project, make_labeler(project), GOOD)
     for pair in pairs:
         shown = list(Assignment.objects.filter(pair=pair).values_list("a_shown_first", flat=True))
         assert len(shown) == 4 and sum(shown) == 2
@@ -84,9 +82,7 @@ def test_an_odd_overlap_shows_a_first_to_half_of_all_places_across_the_project(p
     project.save()
     pairs = [make_pair(project) for _ in range(8)]
     for _ in range(3):
-        user = make_labeler(project)
-        while (a := assignment_next(project=project, labeler=user)) is not None:
-            rating_submit(labeler=user, assignment_id=a.pk, values=GOOD)
+        label_all(project, make_labeler(project), GOOD)
     per_pair = [
         sum(Assignment.objects.filter(pair=pair).values_list("a_shown_first", flat=True))
         for pair in pairs
@@ -117,9 +113,7 @@ def test_imported_human_ratings_count_for_the_balance_only_with_a_known_order(
         project=project, kind="ratings", file=io.BytesIO(content.encode()), filename="r.csv"
     )
     for _ in range(2):
-        user = make_labeler(project)
-        while (a := assignment_next(project=project, labeler=user)) is not None:
-            rating_submit(labeler=user, assignment_id=a.pk, values=GOOD)
+        label_all(project, make_labeler(project), GOOD)
     live_splits = []
     for pair in Pair.objects.order_by("id"):
         live = list(Assignment.objects.filter(pair=pair).values_list("a_shown_first", flat=True))

@@ -20,6 +20,7 @@ from annotate.tests.factories import (
     MembershipFactory,
     ProjectFactory,
     PromptFactory,
+    label_all,
     make_labeler,
     make_pair,
 )
@@ -709,12 +710,8 @@ def test_the_admin_offers_the_configured_lease_for_a_new_project(client, setting
 def test_the_overview_costs_the_same_queries_however_many_labelers_and_pairs(
     client, project, alice, lena
 ):
-    def rate_all(labeler) -> None:
-        while (held := assignment_next(project=project, labeler=labeler)) is not None:
-            rating_submit(labeler=labeler, assignment_id=held.pk, values=GOOD_VALUES)
-
     make_pair(project, category="math")
-    rate_all(alice)
+    label_all(project, alice, GOOD_VALUES)
     login(client, lena)
     url = reverse("project_detail", args=[project.slug])
     with CaptureQueriesContext(connection) as small:
@@ -722,7 +719,7 @@ def test_the_overview_costs_the_same_queries_however_many_labelers_and_pairs(
     for index in range(4):
         make_pair(project, category=f"category-{index}")
     for _ in range(3):
-        rate_all(make_labeler(project))
+        label_all(project, make_labeler(project), GOOD_VALUES)
     with CaptureQueriesContext(connection) as large:
         page = client.get(url)
     assert len(page.context["overview"]["per_labeler"]) == 4
