@@ -159,15 +159,15 @@ def report_compute(
         include_suggested=params.include_suggested,
     )
     span = 100 - STARTED_PERCENT
-
-    def section_done(done: int, sections: int) -> None:
-        if on_progress:
-            on_progress(
-                STARTED_PERCENT + span * ((index - 1) * sections + done) // (total * sections)
-            )
-
-    index = 0
     for index, (criterion, frame) in enumerate(frames, start=1):
+
+        def section_done(done: int, sections: int, before: int = index - 1) -> None:
+            # `before` criteria are finished; this one has `done` of its `sections` computed.
+            if on_progress:
+                on_progress(
+                    STARTED_PERCENT + span * (before * sections + done) // (total * sections)
+                )
+
         if params.judges:
             keep = (frame["rater_kind"] == RaterKind.HUMAN) | frame["rater"].isin(params.judges)
             frame = frame[keep]
